@@ -1,0 +1,373 @@
+//! BS.1770 / EBU R 128 loudness: momentary, short-term, integrated and loudness range.
+//!
+//! Time is cut into 10 ms sub-blocks. Each sub-block stores the channel-weighted sum of squared
+//! K-weighted samples and its sample count. Momentary (400 ms) and short-term (3 s) loudness are
+//! recomputed from those sub-blocks every 10 ms (no running add/subtract sums that drift).
+//! Every 100 ms a complete 400 ms gating block goes into a histogram for the integrated loudness,
+//! and once 3 s have passed a short-term value goes into a second histogram for the loudness range.
+//! The histograms have fixed size, so hours of programme use no more memory than seconds.
+
+use crate::k_weighting::KWeighting;
+
+/// Sub-blocks per second: the update rate of momentary and short-term loudness (Hz).
+pub const UPDATES_PER_SECOND: usize = 100;
+/// Sub-blocks in the 400 ms momentary window.
+const MOMENTARY_SUBBLOCKS: usize = 40;
+/// Sub-blocks in the 3 s short-term window.
+const SHORT_TERM_SUBBLOCKS: usize = 300;
+/// Sub-blocks between gating blocks (100 ms hop = 75 % overlap of 400 ms blocks).
+const GATING_HOP_SUBBLOCKS: usize = 10;
+/// Loudness offset of BS.1770: L = −0.691 + 10·log10(power).
+const LOUDNESS_OFFSET_DB: f64 = -0.691;
+/// Absolute gate for integrated loudness and LRA (LUFS).
+pub const ABSOLUTE_GATE_LUFS: f64 = -70.0;
+/// Relative gate of integrated loudness (LU below the abs-gated mean).
+const INTEGRATED_RELATIVE_GATE_LU: f64 = -10.0;
+/// Relative gate of loudness range (LU below the abs-gated mean of short-term values).
+const LRA_RELATIVE_GATE_LU: f64 = -20.0;
+
+/// Loudness (LUFS) of a mean-square power; `-inf` for silence.
+#[inline]
+pub fn power_to_lufs(power: f64) -> f64 {
+    if power > 0.0 {
+        LOUDNESS_OFFSET_DB + 10.0 * power.log10()
+    } else {
+        f64::NEG_INFINITY
+    }
+}
+
+/// Mean-square power of a loudness (LUFS).
+#[inline]
+pub fn lufs_to_power(lufs: f64) -> f64 {
+    10f64.powf((lufs - LOUDNESS_OFFSET_DB) / 10.0)
+}
+
+/// A fixed-size histogram of block loudness that keeps, per bin, the count and the exact sum of
+/// the blocks' powers. Gated means are therefore exact except for the blocks that fall in the one
+/// bin straddling a relative gate (which is 0.01 LU wide); percentiles are exact to half a bin.
+#[derive(Debug, Clone)]
+struct LoudnessHistogram {
+    /// Number of blocks per bin.
+    counts: Vec<u64>,
+    /// Sum of the blocks' mean-square powers per bin.
+    power_sums: Vec<f64>,
+}
+
+/// Lower edge of the histogram (LUFS): the absolute gate.
+const HIST_MIN_LUFS: f64 = ABSOLUTE_GATE_LUFS;
+/// Upper edge of the histogram (LUFS); louder blocks land in the top bin with their exact power.
+const HIST_MAX_LUFS: f64 = 30.0;
+/// Bin width (LU).
+const HIST_BIN_LU: f64 = 0.01;
+/// Number of bins.
+const HIST_BINS: usize = ((HIST_MAX_LUFS - HIST_MIN_LUFS) / HIST_BIN_LU) as usize;
+
+impl LoudnessHistogram {
+    fn new() -> Self {
+        Self {
+            counts: vec![0; HIST_BINS],
+            power_sums: vec![0.0; HIST_BINS],
+        }
+    }
+
+    fn clear(&mut self) {
+        self.counts.fill(0);
+        self.power_sums.fill(0.0);
+    }
+
+    /// Adds one block if it passes the absolute gate.
+    fn add(&mut self, power: f64) {
+        let lufs = power_to_lufs(power);
+        if lufs.is_nan() || lufs < HIST_MIN_LUFS {
+            return;
+        }
+        let bin = (((lufs - HIST_MIN_LUFS) / HIST_BIN_LU) as usize).min(HIST_BINS - 1);
+        self.counts[bin] += 1;
+        self.power_sums[bin] += power;
+    }
+
+    /// Centre loudness of a bin (LUFS).
+    fn bin_centre(bin: usize) -> f64 {
+        HIST_MIN_LUFS + (bin as f64 + 0.5) * HIST_BIN_LU
+    }
+
+    /// First bin whose centre is at or above `lufs`.
+    fn first_bin_at_or_above(lufs: f64) -> usize {
+        let x = ((lufs - HIST_MIN_LUFS) / HIST_BIN_LU - 0.5).ceil();
+        if x <= 0.0 {
+            0
+        } else {
+            (x as usize).min(HIST_BINS)
+        }
+    }
+
+    /// Mean power of the blocks from bin `from` upwards, or None when there are none.
+    fn mean_power_from(&self, from: usize) -> Option<f64> {
+        let count: u64 = self.counts[from..].iter().sum();
+        if count == 0 {
+            return None;
+        }
+        let sum: f64 = self.power_sums[from..].iter().sum();
+        Some(sum / count as f64)
+    }
+
+    /// Gated mean loudness: absolute gate, then a relative gate `relative_lu` below the mean.
+    fn gated_loudness(&self, relative_lu: f64) -> Option<(f64, usize)> {
+        let abs_mean = self.mean_power_from(0)?;
+        let gate_bin = Self::first_bin_at_or_above(power_to_lufs(abs_mean) + relative_lu);
+        self.mean_power_from(gate_bin)
+            .map(|p| (power_to_lufs(p), gate_bin))
+    }
+
+    /// Loudness range (Tech 3342): P95 − P10 of the gated block loudness values.
+    fn loudness_range(&self) -> Option<f64> {
+        let (_, gate_bin) = self.gated_loudness(LRA_RELATIVE_GATE_LU)?;
+        let n: u64 = self.counts[gate_bin..].iter().sum();
+        if n == 0 {
+            return None;
+        }
+        // MATLAB-style percentile index round((n−1)·p/100 + 1), 1-based, on the sorted values.
+        let index = |p: f64| ((n - 1) as f64 * p / 100.0 + 1.0).round() as u64;
+        let value_at = |k: u64| {
+            let mut seen = 0;
+            for (bin, &c) in self.counts.iter().enumerate().skip(gate_bin) {
+                seen += c;
+                if seen >= k {
+                    return Self::bin_centre(bin);
+                }
+            }
+            Self::bin_centre(HIST_BINS - 1)
+        };
+        Some(value_at(index(95.0)) - value_at(index(10.0)))
+    }
+}
+
+/// Everything the loudness meter knows at one moment. Values not yet defined are `-inf` (levels)
+/// or 0 (ranges).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoudnessReading {
+    /// Momentary loudness, 400 ms window (LUFS).
+    pub momentary_lufs: f64,
+    /// Short-term loudness, 3 s window (LUFS).
+    pub short_term_lufs: f64,
+    /// Integrated (gated) loudness since reset (LUFS).
+    pub integrated_lufs: f64,
+    /// Loudness range since reset (LU).
+    pub loudness_range_lu: f64,
+    /// Highest momentary loudness since reset (LUFS).
+    pub momentary_max_lufs: f64,
+    /// Highest short-term loudness since reset (LUFS).
+    pub short_term_max_lufs: f64,
+}
+
+/// A streaming BS.1770 loudness meter for any channel count.
+#[derive(Debug, Clone)]
+pub struct LoudnessMeter {
+    /// One K-weighting filter per channel.
+    filters: Vec<KWeighting>,
+    /// Channel weights Gᵢ (1.0 for L, R, C; 1.41 for surrounds; 0 for LFE).
+    weights: Vec<f64>,
+    /// Sample rate (Hz).
+    sample_rate_hz: f64,
+    /// Ring of the last 3 s of sub-blocks: weighted sum of squares.
+    ring_energy: Vec<f64>,
+    /// Completed sub-blocks since reset.
+    subblocks_done: u64,
+    /// Weighted sum of squares of the sub-block being filled.
+    current_energy: f64,
+    /// Frames in the sub-block being filled.
+    current_frames: u32,
+    /// Frames the sub-block being filled must reach (varies by one at fractional rates).
+    current_target: u32,
+    /// Gating blocks of 400 ms for integrated loudness.
+    gating_blocks: LoudnessHistogram,
+    /// Short-term values at 10 Hz for loudness range.
+    short_term_values: LoudnessHistogram,
+    /// Last computed momentary power.
+    momentary_power: f64,
+    /// Last computed short-term power.
+    short_term_power: f64,
+    /// Highest momentary power since reset.
+    momentary_max_power: f64,
+    /// Highest short-term power since reset.
+    short_term_max_power: f64,
+}
+
+impl LoudnessMeter {
+    /// A meter for `channels` channels at `sample_rate_hz`, all weighted 1.0 (mono, stereo).
+    pub fn new(sample_rate_hz: f64, channels: usize) -> Self {
+        Self::with_weights(sample_rate_hz, &vec![1.0; channels.max(1)])
+    }
+
+    /// A meter with explicit channel weights (e.g. `[1, 1, 1, 0, 1.41, 1.41]` for 5.1).
+    pub fn with_weights(sample_rate_hz: f64, weights: &[f64]) -> Self {
+        let sr = crate::clamp_sample_rate(sample_rate_hz);
+        let weights: Vec<f64> = if weights.is_empty() {
+            vec![1.0]
+        } else {
+            weights.to_vec()
+        };
+        let mut m = Self {
+            filters: vec![KWeighting::new(sr); weights.len()],
+            weights,
+            sample_rate_hz: sr,
+            ring_energy: vec![0.0; SHORT_TERM_SUBBLOCKS],
+            subblocks_done: 0,
+            current_energy: 0.0,
+            current_frames: 0,
+            current_target: 0,
+            gating_blocks: LoudnessHistogram::new(),
+            short_term_values: LoudnessHistogram::new(),
+            momentary_power: 0.0,
+            short_term_power: 0.0,
+            momentary_max_power: 0.0,
+            short_term_max_power: 0.0,
+        };
+        m.reset();
+        m
+    }
+
+    /// Number of channels this meter expects.
+    pub fn channels(&self) -> usize {
+        self.weights.len()
+    }
+
+    /// Sample rate (Hz).
+    pub fn sample_rate_hz(&self) -> f64 {
+        self.sample_rate_hz
+    }
+
+    /// Forgets everything measured so far. Does not allocate.
+    pub fn reset(&mut self) {
+        for f in &mut self.filters {
+            f.reset();
+        }
+        self.ring_energy.fill(0.0);
+        self.subblocks_done = 0;
+        self.current_energy = 0.0;
+        self.current_frames = 0;
+        self.current_target = self.subblock_len(0);
+        self.gating_blocks.clear();
+        self.short_term_values.clear();
+        self.momentary_power = 0.0;
+        self.short_term_power = 0.0;
+        self.momentary_max_power = 0.0;
+        self.short_term_max_power = 0.0;
+    }
+
+    /// Length in frames of sub-block `k`: boundaries fall at round(k · rate / 100), so windows are
+    /// exact at rates that are multiples of 100 Hz and off by at most one frame elsewhere.
+    fn subblock_len(&self, k: u64) -> u32 {
+        let per = self.sample_rate_hz / UPDATES_PER_SECOND as f64;
+        let end = ((k + 1) as f64 * per).round() as u64;
+        let start = (k as f64 * per).round() as u64;
+        (end - start).max(1) as u32
+    }
+
+    /// Feeds planar audio: one slice per channel, all the same length. Extra channels beyond the
+    /// meter's channel count are ignored; missing ones count as silence.
+    pub fn process<S: AsRef<[f32]>>(&mut self, channels: &[S]) {
+        let frames = channels.first().map_or(0, |c| c.as_ref().len());
+        let used = channels.len().min(self.filters.len());
+        let mut pos = 0;
+        while pos < frames {
+            let n = ((self.current_target - self.current_frames) as usize).min(frames - pos);
+            let mut energy = 0.0;
+            for (ch, (filter, &w)) in channels[..used]
+                .iter()
+                .zip(self.filters.iter_mut().zip(&self.weights))
+            {
+                let mut sum = 0.0;
+                for &x in &ch.as_ref()[pos..pos + n] {
+                    let y = filter.tick(x);
+                    sum += y * y;
+                }
+                energy += w * sum;
+            }
+            self.current_energy += energy;
+            self.current_frames += n as u32;
+            pos += n;
+            if self.current_frames == self.current_target {
+                self.finish_subblock();
+            }
+        }
+    }
+
+    /// Feeds interleaved audio with the meter's channel count.
+    pub fn process_interleaved(&mut self, samples: &[f32]) {
+        let ch = self.channels();
+        let mut planar: [[f32; 256]; 8] = [[0.0; 256]; 8];
+        if ch > planar.len() {
+            return;
+        }
+        for chunk in samples.chunks(256 * ch) {
+            let frames = chunk.len() / ch;
+            for (i, frame) in chunk.chunks_exact(ch).enumerate() {
+                for (c, &s) in frame.iter().enumerate() {
+                    planar[c][i] = s;
+                }
+            }
+            let views: [&[f32]; 8] = std::array::from_fn(|c| &planar[c][..frames]);
+            self.process(&views[..ch]);
+        }
+    }
+
+    fn finish_subblock(&mut self) {
+        let slot = (self.subblocks_done % SHORT_TERM_SUBBLOCKS as u64) as usize;
+        self.ring_energy[slot] = self.current_energy;
+        self.subblocks_done += 1;
+        self.current_energy = 0.0;
+        self.current_frames = 0;
+        self.current_target = self.subblock_len(self.subblocks_done);
+
+        self.momentary_power = self.window_power(MOMENTARY_SUBBLOCKS);
+        self.short_term_power = self.window_power(SHORT_TERM_SUBBLOCKS);
+        self.momentary_max_power = self.momentary_max_power.max(self.momentary_power);
+        if self.subblocks_done >= SHORT_TERM_SUBBLOCKS as u64 {
+            self.short_term_max_power = self.short_term_max_power.max(self.short_term_power);
+        }
+        if self.subblocks_done % GATING_HOP_SUBBLOCKS as u64 == 0 {
+            if self.subblocks_done >= MOMENTARY_SUBBLOCKS as u64 {
+                self.gating_blocks.add(self.momentary_power);
+            }
+            if self.subblocks_done >= SHORT_TERM_SUBBLOCKS as u64 {
+                self.short_term_values.add(self.short_term_power);
+            }
+        }
+    }
+
+    /// Mean power over the last `n` sub-blocks; before `n` sub-blocks exist the window is taken
+    /// as preceded by silence (the meter starts from silence).
+    fn window_power(&self, n: usize) -> f64 {
+        let mut energy = 0.0;
+        for i in 0..n {
+            let k = (self.subblocks_done + SHORT_TERM_SUBBLOCKS as u64 - 1 - i as u64)
+                % SHORT_TERM_SUBBLOCKS as u64;
+            energy += self.ring_energy[k as usize];
+        }
+        let frames = (n as f64) * self.sample_rate_hz / UPDATES_PER_SECOND as f64;
+        energy / frames
+    }
+
+    /// The current readings.
+    pub fn reading(&self) -> LoudnessReading {
+        LoudnessReading {
+            momentary_lufs: power_to_lufs(self.momentary_power),
+            short_term_lufs: power_to_lufs(self.short_term_power),
+            integrated_lufs: self.integrated_lufs(),
+            loudness_range_lu: self.short_term_values.loudness_range().unwrap_or(0.0),
+            momentary_max_lufs: power_to_lufs(self.momentary_max_power),
+            short_term_max_lufs: power_to_lufs(self.short_term_max_power),
+        }
+    }
+
+    /// Integrated loudness since reset (LUFS), `-inf` until one gating block passes the gates.
+    pub fn integrated_lufs(&self) -> f64 {
+        self.gating_blocks
+            .gated_loudness(INTEGRATED_RELATIVE_GATE_LU)
+            .map_or(f64::NEG_INFINITY, |(l, _)| l)
+    }
+}
+
+#[cfg(test)]
+mod tests;
