@@ -361,6 +361,16 @@ impl LoudnessMeter {
         }
     }
 
+    /// Momentary loudness now (LUFS). Cheap: no gating work.
+    pub fn momentary_lufs(&self) -> f64 {
+        power_to_lufs(self.momentary_power)
+    }
+
+    /// Short-term loudness now (LUFS). Cheap: no gating work.
+    pub fn short_term_lufs(&self) -> f64 {
+        power_to_lufs(self.short_term_power)
+    }
+
     /// Integrated loudness since reset (LUFS), `-inf` until one gating block passes the gates.
     pub fn integrated_lufs(&self) -> f64 {
         self.gating_blocks

@@ -1,0 +1,122 @@
+//! Lathe Master's editor: input trim, output ceiling, input and output peak meters.
+
+use crate::{MasterParams, MasterShared};
+use lathe_dsp::ballistics::PeakBallistics;
+use lathe_plugin_common as ui_common;
+use nice_plug::context::gui::GuiContext;
+use nice_plug::editor::ResizeHint;
+use nice_plug::editor::dpi::LogicalSize;
+use nice_plug_egui::widgets::ParamSlider;
+use nice_plug_egui::{
+    EguiEditor, EguiEditorState, EguiNiceSettings, Frame, NiceEguiApp, RepaintNotifier,
+    create_egui_editor,
+};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// The editor's own state; lives as long as the plugin instance.
+pub struct MasterEditor {
+    params: Arc<MasterParams>,
+    shared: Arc<MasterShared>,
+    gui: Option<GuiContext>,
+    input: [PeakBallistics; 2],
+    output: [PeakBallistics; 2],
+    /// Samples the ceiling changed since the editor was opened.
+    clipped_total: u64,
+}
+
+pub fn create(
+    params: Arc<MasterParams>,
+    shared: Arc<MasterShared>,
+    state: Arc<EguiEditorState>,
+    repaint: RepaintNotifier,
+) -> Option<EguiEditor<MasterEditor>> {
+    let settings = EguiNiceSettings::new()
+        .with_tile("Lathe Master")
+        .with_resize_hint(
+            ResizeHint::resizable()
+                .with_min_logical_size(LogicalSize::new(420.0, 300.0)),
+        );
+    create_egui_editor(
+        state,
+        repaint,
+        settings,
+        MasterEditor {
+            params,
+            shared,
+            gui: None,
+            input: Default::default(),
+            output: Default::default(),
+            clipped_total: 0,
+        },
+    )
+}
+
+impl NiceEguiApp for MasterEditor {
+    fn build(
+        &mut self,
+        egui_ctx: egui::Context,
+        gui: GuiContext,
+        _frame: &mut Frame,
+    ) -> Result<(), nice_plug_egui::baseview::HandlerError> {
+        ui_common::apply_theme(&egui_ctx);
+        self.gui = Some(gui);
+        self.clipped_total = 0;
+        Ok(())
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut Frame) {
+        let dt = ui.input(|i| i.stable_dt);
+        for ch in 0..2 {
+            self.input[ch].update(self.shared.input_peak[ch].take(), dt);
+            self.output[ch].update(self.shared.output_peak[ch].take(), dt);
+        }
+        self.clipped_total += self.shared.clipped_samples.swap(0, Ordering::Relaxed);
+        let Some(gui) = self.gui.as_ref() else {
+            return;
+        };
+        let setter = gui.param_setter();
+        egui::Frame::new()
+            .fill(ui_common::BACKGROUND)
+            .inner_margin(egui::Margin::same(14))
+            .show(ui, |ui| {
+                ui.set_min_size(ui.available_size());
+                ui_common::title(ui, "Lathe Master", "mastering chain");
+                ui.add_space(10.0);
+                egui::Grid::new("controls")
+                    .num_columns(2)
+                    .spacing([12.0, 8.0])
+                    .show(ui, |ui| {
+                        ui.label("Input Gain");
+                        ui.add(ParamSlider::for_param(&self.params.input_gain_db, &setter));
+                        ui.end_row();
+                        ui.label("Output Ceiling");
+                        ui.add(ParamSlider::for_param(&self.params.ceiling_dbfs, &setter));
+                        ui.end_row();
+                    });
+                ui.add_space(12.0);
+                ui.label(egui::RichText::new("Input").color(ui_common::DIM_TEXT));
+                ui_common::meter_bar(ui, "L", &self.input[0]);
+                ui_common::meter_bar(ui, "R", &self.input[1]);
+                ui.add_space(6.0);
+                ui.label(egui::RichText::new("Output").color(ui_common::DIM_TEXT));
+                ui_common::meter_bar(ui, "L", &self.output[0]);
+                ui_common::meter_bar(ui, "R", &self.output[1]);
+                ui_common::meter_scale(ui);
+                ui.add_space(8.0);
+                let colour = if self.clipped_total > 0 {
+                    ui_common::OVER
+                } else {
+                    ui_common::DIM_TEXT
+                };
+                ui.label(
+                    egui::RichText::new(format!(
+                        "Ceiling clipped {} samples since the editor opened",
+                        self.clipped_total
+                    ))
+                    .color(colour),
+                );
+            });
+        ui.ctx().request_repaint();
+    }
+}
