@@ -1,1 +1,186 @@
-fn main() {}
+//! `lathe-clap-host`: Lathe's CLAP test host.
+//!
+//! ```text
+//! lathe-clap-host check  <plugin.clap> --id <clap id> [--passthrough] [--max-output-dbfs DB]
+//! lathe-clap-host render <plugin.clap> --id <clap id> <in.wav> <out.wav> [--set "Name=text"]...
+//! ```
+//! `check` runs the conformance checks and ends with "N passed, M failed" (exit 1 on failure).
+//! `render` plays a WAV file through the plugin like a DAW's offline bounce (512-frame blocks,
+//! latency compensated) and prints loudness and peaks of input and output as lathe-dsp measures
+//! them.
+
+mod checks;
+mod host;
+
+use anyhow::{Context, Result, bail};
+use lathe_dsp::level::gain_to_db;
+use lathe_dsp::loudness::LoudnessMeter;
+use lathe_dsp::true_peak::TruePeakMeter;
+use std::path::PathBuf;
+
+fn main() {
+    match run() {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("lathe-clap-host: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn run() -> Result<i32> {
+    let mut args = std::env::args().skip(1);
+    let command = args.next().context("usage: lathe-clap-host check|render ...")?;
+    let mut positional = Vec::new();
+    let mut id = None;
+    let mut passthrough = false;
+    let mut max_output_dbfs = None;
+    let mut sets = Vec::new();
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--id" => id = Some(args.next().context("--id needs a value")?),
+            "--passthrough" => passthrough = true,
+            "--max-output-dbfs" => {
+                max_output_dbfs = Some(args.next().context("--max-output-dbfs needs a value")?.parse()?)
+            }
+            "--set" => sets.push(args.next().context("--set needs Name=value")?),
+            _ => positional.push(a),
+        }
+    }
+    let id = id.context("--id is required")?;
+    match command.as_str() {
+        "check" => {
+            let [path] = positional.as_slice() else {
+                bail!("check takes one plugin path");
+            };
+            println!("== CLAP checks: {path}");
+            let report = checks::run(
+                &PathBuf::from(path),
+                &checks::Expect {
+                    id,
+                    passthrough,
+                    max_output_dbfs,
+                },
+            );
+            println!("{} passed, {} failed", report.passed, report.failed);
+            Ok(if report.failed == 0 { 0 } else { 1 })
+        }
+        "render" => {
+            let [path, input, output] = positional.as_slice() else {
+                bail!("render takes <plugin.clap> <in.wav> <out.wav>");
+            };
+            render(path, &id, input, output, &sets)?;
+            Ok(0)
+        }
+        other => bail!("unknown command {other:?}"),
+    }
+}
+
+/// Reads a WAV as planar f32.
+fn read_wav(path: &str) -> Result<(Vec<Vec<f32>>, u32)> {
+    let mut reader = hound::WavReader::open(path).with_context(|| format!("open {path}"))?;
+    let spec = reader.spec();
+    let ch = spec.channels as usize;
+    let interleaved: Vec<f32> = match spec.sample_format {
+        hound::SampleFormat::Float => reader.samples::<f32>().collect::<Result<_, _>>()?,
+        hound::SampleFormat::Int => {
+            let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
+            reader
+                .samples::<i32>()
+                .map(|s| s.map(|v| v as f32 * scale))
+                .collect::<Result<_, _>>()?
+        }
+    };
+    let mut planar = vec![Vec::with_capacity(interleaved.len() / ch); ch];
+    for frame in interleaved.chunks_exact(ch) {
+        for (c, &s) in frame.iter().enumerate() {
+            planar[c].push(s);
+        }
+    }
+    Ok((planar, spec.sample_rate))
+}
+
+fn describe(label: &str, audio: &[Vec<f32>], sr: u32) -> String {
+    let mut loud = LoudnessMeter::new(f64::from(sr), audio.len());
+    loud.process(audio);
+    let r = loud.reading();
+    let mut tp = 0.0f32;
+    let mut sp = 0.0f32;
+    for ch in audio {
+        let mut m = TruePeakMeter::new(f64::from(sr));
+        m.process(ch);
+        tp = tp.max(m.finish());
+        sp = sp.max(lathe_dsp::peak::block_peak(ch));
+    }
+    format!(
+        "{label}: integrated {:.1} LUFS, range {:.1} LU, max short-term {:.1} LUFS, true peak {:+.2} dBTP, sample peak {:+.2} dBFS",
+        r.integrated_lufs,
+        r.loudness_range_lu,
+        r.short_term_max_lufs,
+        gain_to_db(tp),
+        gain_to_db(sp)
+    )
+}
+
+fn render(path: &str, id: &str, input: &str, output: &str, sets: &[String]) -> Result<()> {
+    let (audio, sr) = read_wav(input)?;
+    let bundle = host::Bundle::load(&PathBuf::from(path))?;
+    let mut plugin = bundle.instantiate(id)?;
+    if audio.len() == 1 {
+        let configs = plugin.port_configs()?;
+        let mono = configs
+            .iter()
+            .find(|c| (c.1, c.2) == (1, 1))
+            .context("plugin has no mono layout")?;
+        plugin.select_port_config(mono.0)?;
+    }
+    let params = plugin.params()?;
+    let mut values = Vec::new();
+    for s in sets {
+        let (name, text) = s.split_once('=').context("--set wants Name=value")?;
+        let d = params
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name.trim()))
+            .with_context(|| format!("no parameter named {name:?}"))?;
+        values.push((d.id, plugin.text_to_value(d.id, text.trim())?));
+    }
+    plugin.set_params(&values)?;
+    for d in &params {
+        let v = plugin.get(d.id)?;
+        println!("  {} = {}", d.name, plugin.value_to_text(d.id, v)?);
+    }
+    // Feed the file plus `latency` frames of silence, then drop the first `latency` frames:
+    // what a DAW's delay compensation does.
+    let mut padded = audio.clone();
+    let probe_latency = {
+        let (_, l) = plugin.render(f64::from(sr), 512, &vec![vec![0.0; 1]; audio.len()], &[], || 1)?;
+        l as usize
+    };
+    for ch in &mut padded {
+        ch.extend(std::iter::repeat_n(0.0, probe_latency));
+    }
+    let (mut out, latency) = plugin.render(f64::from(sr), 512, &padded, &[], || 512)?;
+    for ch in &mut out {
+        ch.drain(..latency as usize);
+        ch.truncate(audio[0].len());
+    }
+    let spec = hound::WavSpec {
+        channels: out.len() as u16,
+        sample_rate: sr,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut writer = hound::WavWriter::create(output, spec).with_context(|| format!("create {output}"))?;
+    for i in 0..out[0].len() {
+        for ch in &out {
+            writer.write_sample(ch[i])?;
+        }
+    }
+    writer.finalize()?;
+    println!("  latency {latency} samples (compensated)");
+    println!("  {}", describe("in ", &audio, sr));
+    println!("  {}", describe("out", &out, sr));
+    let identical = out == audio;
+    println!("  output {} the input bit for bit", if identical { "equals" } else { "differs from" });
+    Ok(())
+}
