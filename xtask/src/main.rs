@@ -1,1 +1,227 @@
-fn main() {}
+//! `cargo xtask`: build, bundle, install, demo and test Lathe.
+//!
+//! ```text
+//! cargo xtask bundle-all [--debug] [--alloc-check]   both plugins as CLAP + VST3 in target/bundled
+//! cargo xtask install                                 copy the bundles to the per-user plugin folders
+//! cargo xtask demo                                    build, install, render the demo song through both plugins
+//! cargo xtask test                                    everything CI runs
+//! cargo xtask bundle <package> [--release]            nice-plug's own bundler
+//! ```
+
+mod demo_mix;
+mod test;
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The plugin packages and the names `bundler.toml` gives them.
+pub const PLUGINS: [(&str, &str, &str); 2] = [
+    ("lathe-master", "Lathe Master", "audio.lathe.master"),
+    ("lathe-meter", "Lathe Meter", "audio.lathe.meter"),
+];
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("xtask: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn usage() -> &'static str {
+    "usage: cargo xtask <bundle-all [--debug] [--alloc-check] | install | demo | test | bundle <pkg> [--release]>"
+}
+
+fn run() -> Result<()> {
+    let root = workspace_root();
+    std::env::set_current_dir(&root)?;
+    let mut args = std::env::args().skip(1);
+    let command = args.next().context(usage())?;
+    let rest: Vec<String> = args.collect();
+    match command.as_str() {
+        "bundle" | "bundle-universal" => {
+            nice_plug_xtask::main_with_args("cargo xtask", std::iter::once(command).chain(rest))
+        }
+        "bundle-all" => {
+            let debug = rest.iter().any(|a| a == "--debug");
+            let alloc = rest.iter().any(|a| a == "--alloc-check");
+            bundle_all(!debug, alloc)
+        }
+        "install" => install().map(|_| ()),
+        "demo" => demo(),
+        "test" => test::run(),
+        _ => bail!("{}", usage()),
+    }
+}
+
+/// The workspace root (this crate lives in `<root>/xtask`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is inside the workspace")
+        .to_path_buf()
+}
+
+/// Cargo's target directory.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// Runs a command, failing with its name if it fails.
+pub fn run_cmd(cmd: &mut Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    let status = cmd.status().with_context(|| format!("cannot start {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed ({status})");
+    }
+    Ok(())
+}
+
+/// Builds both plugins and bundles them (CLAP + VST3) into `target/bundled`.
+pub fn bundle_all(release: bool, alloc_check: bool) -> Result<()> {
+    let mut args: Vec<String> = Vec::new();
+    if release {
+        args.push("--release".into());
+    }
+    let mut build = Command::new(env!("CARGO"));
+    build.arg("build");
+    for (pkg, _, _) in PLUGINS {
+        build.args(["-p", pkg]);
+    }
+    build.args(&args);
+    if alloc_check {
+        let features: Vec<String> = PLUGINS.iter().map(|(p, _, _)| format!("{p}/alloc-check")).collect();
+        build.args(["--features", &features.join(",")]);
+    }
+    run_cmd(&mut build)?;
+    for (pkg, _, _) in PLUGINS {
+        nice_plug_xtask::bundle(&target_dir(), pkg, &args, false)?;
+    }
+    Ok(())
+}
+
+/// Per-user plugin folders for CLAP and VST3 on this OS.
+fn plugin_dirs() -> Result<(PathBuf, PathBuf)> {
+    if cfg!(target_os = "windows") {
+        let base = PathBuf::from(std::env::var_os("LOCALAPPDATA").context("LOCALAPPDATA is not set")?)
+            .join("Programs")
+            .join("Common");
+        Ok((base.join("CLAP"), base.join("VST3")))
+    } else {
+        let home = PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?);
+        if cfg!(target_os = "macos") {
+            let base = home.join("Library/Audio/Plug-Ins");
+            Ok((base.join("CLAP"), base.join("VST3")))
+        } else {
+            Ok((home.join(".clap"), home.join(".vst3")))
+        }
+    }
+}
+
+/// Copies a file or a folder tree, replacing what was there.
+fn copy_replace(from: &Path, to: &Path) -> Result<()> {
+    if to.is_dir() {
+        std::fs::remove_dir_all(to)?;
+    } else if to.exists() {
+        std::fs::remove_file(to)?;
+    }
+    if from.is_dir() {
+        std::fs::create_dir_all(to)?;
+        for entry in std::fs::read_dir(from)? {
+            let entry = entry?;
+            copy_replace(&entry.path(), &to.join(entry.file_name()))?;
+        }
+    } else {
+        std::fs::copy(from, to).with_context(|| format!("copy {} -> {}", from.display(), to.display()))?;
+    }
+    Ok(())
+}
+
+/// Copies the bundles from `target/bundled` to the per-user plugin folders; returns where they went.
+pub fn install() -> Result<Vec<PathBuf>> {
+    let (clap_dir, vst3_dir) = plugin_dirs()?;
+    let bundled = target_dir().join("bundled");
+    let mut placed = Vec::new();
+    for (_, name, _) in PLUGINS {
+        for (ext, dir) in [("clap", &clap_dir), ("vst3", &vst3_dir)] {
+            let from = bundled.join(format!("{name}.{ext}"));
+            if !from.exists() {
+                bail!("{} is missing: run `cargo xtask bundle-all` first", from.display());
+            }
+            std::fs::create_dir_all(dir)?;
+            let to = dir.join(format!("{name}.{ext}"));
+            copy_replace(&from, &to)?;
+            println!("installed {}", to.display());
+            placed.push(to);
+        }
+    }
+    Ok(placed)
+}
+
+/// Path of the CLAP test host binary, built in the dev profile.
+pub fn build_clap_host() -> Result<PathBuf> {
+    run_cmd(Command::new(env!("CARGO")).args(["build", "-p", "lathe-clap-host"]))?;
+    Ok(target_dir().join("debug").join(format!("lathe-clap-host{}", std::env::consts::EXE_SUFFIX)))
+}
+
+fn write_wav(path: &Path, audio: &[Vec<f32>], sample_rate: u32) -> Result<()> {
+    let spec = hound::WavSpec {
+        channels: audio.len() as u16,
+        sample_rate,
+        bits_per_sample: 24,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec)?;
+    let scale = f32::from(1u16 << 15) * 256.0; // 2^23
+    for i in 0..audio[0].len() {
+        for ch in audio {
+            w.write_sample((ch[i] * scale).round().clamp(-scale, scale - 1.0) as i32)?;
+        }
+    }
+    w.finalize()?;
+    Ok(())
+}
+
+/// Builds (release), installs, synthesises the demo song and plays it through the built plugins
+/// in the project's CLAP host.
+fn demo() -> Result<()> {
+    println!("== building and bundling (release)");
+    bundle_all(true, false)?;
+    println!("== installing");
+    install()?;
+    let out_dir = target_dir().join("demo");
+    std::fs::create_dir_all(&out_dir)?;
+    let score_path = workspace_root().join("assets/demo/song.txt");
+    let score = std::fs::read_to_string(&score_path)?;
+    let mix = demo_mix::render(&score)?;
+    let mix_path = out_dir.join("mix.wav");
+    write_wav(&mix_path, &mix, demo_mix::SAMPLE_RATE)?;
+    println!(
+        "== synthesised {} ({:.1} s, stereo, {} Hz, 24-bit) from {}",
+        mix_path.display(),
+        mix[0].len() as f64 / f64::from(demo_mix::SAMPLE_RATE),
+        demo_mix::SAMPLE_RATE,
+        score_path.display()
+    );
+    let host = build_clap_host()?;
+    let bundled = target_dir().join("bundled");
+    let jobs: [(&str, &str, &str, &[&str]); 2] = [
+        ("Lathe Master", "audio.lathe.master", "mix-master.wav", &["Input Gain=6", "Output Ceiling=-1"]),
+        ("Lathe Meter", "audio.lathe.meter", "mix-meter.wav", &[]),
+    ];
+    for (name, id, out_name, sets) in jobs {
+        let out = out_dir.join(out_name);
+        println!("== {name}.clap: {} -> {}", mix_path.display(), out.display());
+        let mut cmd = Command::new(&host);
+        cmd.arg("render").arg(bundled.join(format!("{name}.clap"))).args(["--id", id]);
+        for s in sets {
+            cmd.args(["--set", s]);
+        }
+        cmd.arg(&mix_path).arg(&out);
+        run_cmd(&mut cmd)?;
+    }
+    println!("== done: listen to {}", out_dir.display());
+    Ok(())
+}

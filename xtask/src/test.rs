@@ -1,0 +1,220 @@
+//! `cargo xtask test`: everything CI runs, in order, with a summary line at the end.
+//!
+//! Static checks and unit tests first, then the real-host tests on freshly built bundles: the
+//! release bundles users get, and debug bundles with nice-plug's `assert_process_allocs`, which
+//! abort the host process on any allocation inside `process`. Hosts run as separate processes so
+//! such an abort fails that step rather than the test runner.
+
+use crate::{PLUGINS, bundle_all, build_clap_host, run_cmd, target_dir, workspace_root};
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Python packages for the VST3 host tests, pinned so CI does not drift.
+const PY_PACKAGES: [&str; 2] = ["pedalboard==0.9.26", "numpy==2.4.6"];
+
+struct Steps {
+    passed: Vec<String>,
+    failed: Vec<String>,
+}
+
+impl Steps {
+    fn step(&mut self, name: &str, f: impl FnOnce() -> Result<()>) -> bool {
+        println!("\n==== {name}");
+        match f() {
+            Ok(()) => {
+                println!("==== ok: {name}");
+                self.passed.push(name.to_owned());
+                true
+            }
+            Err(e) => {
+                println!("==== FAILED: {name}: {e:#}");
+                self.failed.push(name.to_owned());
+                false
+            }
+        }
+    }
+}
+
+fn cargo() -> Command {
+    Command::new(env!("CARGO"))
+}
+
+/// Moves freshly bundled plugins from `target/bundled` to `dest`.
+fn move_bundles(dest: &Path) -> Result<()> {
+    if dest.exists() {
+        std::fs::remove_dir_all(dest)?;
+    }
+    std::fs::create_dir_all(dest)?;
+    let bundled = target_dir().join("bundled");
+    for (_, name, _) in PLUGINS {
+        for ext in ["clap", "vst3"] {
+            let file = format!("{name}.{ext}");
+            std::fs::rename(bundled.join(&file), dest.join(&file))?;
+        }
+    }
+    Ok(())
+}
+
+fn clap_checks(host: &Path, dir: &Path) -> Result<()> {
+    let mut failed = Vec::new();
+    for (pkg, name, id) in PLUGINS {
+        let mut cmd = Command::new(host);
+        cmd.arg("check").arg(dir.join(format!("{name}.clap"))).args(["--id", id]);
+        if pkg == "lathe-meter" {
+            cmd.arg("--passthrough");
+        } else {
+            // The output ceiling's range tops out at 0 dBFS: nothing may ever exceed it.
+            cmd.args(["--max-output-dbfs", "0"]);
+        }
+        if let Err(e) = run_cmd(&mut cmd) {
+            failed.push(format!("{name}: {e:#}"));
+        }
+    }
+    if !failed.is_empty() {
+        bail!("{}", failed.join("; "));
+    }
+    Ok(())
+}
+
+/// A virtualenv under `target/` with pedalboard; created on first use.
+fn python_env() -> Result<PathBuf> {
+    let venv = target_dir().join("venv");
+    let python = venv.join("bin").join("python");
+    if !python.exists() {
+        run_cmd(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    }
+    run_cmd(Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(PY_PACKAGES))?;
+    Ok(python)
+}
+
+/// A headless X display with a window manager and XSETTINGS, as JUCE's editor windows expect.
+struct Display {
+    children: Vec<std::process::Child>,
+    name: String,
+}
+
+impl Display {
+    fn start() -> Result<Self> {
+        for tool in ["Xvfb", "openbox", "xsettingsd", "import", "tesseract"] {
+            if which(tool).is_none() {
+                bail!("{tool} is not installed (Debian: apt-get install xvfb openbox xsettingsd imagemagick tesseract-ocr)");
+            }
+        }
+        let name = format!(":{}", 90 + std::process::id() % 100);
+        let mut children = vec![
+            Command::new("Xvfb")
+                .args([name.as_str(), "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+                .spawn()?,
+        ];
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let settings = target_dir().join("xsettingsd.conf");
+        std::fs::write(&settings, "Xft/DPI 98304\n")?;
+        children.push(Command::new("openbox").env("DISPLAY", &name).spawn()?);
+        children.push(
+            Command::new("xsettingsd")
+                .arg("-c")
+                .arg(&settings)
+                .env("DISPLAY", &name)
+                .spawn()?,
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        Ok(Self { children, name })
+    }
+}
+
+impl Drop for Display {
+    fn drop(&mut self) {
+        for c in self.children.iter_mut().rev() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(tool))
+            .find(|p| p.is_file())
+    })
+}
+
+pub fn run() -> Result<()> {
+    let root = workspace_root();
+    let mut steps = Steps {
+        passed: Vec::new(),
+        failed: Vec::new(),
+    };
+    steps.step("cargo fmt --check", || run_cmd(cargo().args(["fmt", "--all", "--check"])));
+    steps.step("cargo clippy -D warnings", || {
+        run_cmd(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))
+    });
+    steps.step("unit tests (cargo test --workspace)", || {
+        run_cmd(cargo().args(["test", "--workspace"]))
+    });
+
+    let alloc_dir = target_dir().join("bundled-alloc-check");
+    let alloc_ok = steps.step("bundle debug plugins with assert_process_allocs", || {
+        bundle_all(false, true)?;
+        move_bundles(&alloc_dir)
+    });
+    let release_ok = steps.step("bundle release plugins", || bundle_all(true, false));
+    let release_dir = target_dir().join("bundled");
+
+    let host = build_clap_host();
+    if release_ok {
+        steps.step("CLAP host: release bundles", || clap_checks(host.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?, &release_dir));
+    }
+    if alloc_ok {
+        steps.step("CLAP host: allocation-checked debug bundles", || {
+            clap_checks(host.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?, &alloc_dir)
+        });
+    }
+
+    let python = python_env();
+    let vst3_script = root.join("tests/vst3/test_vst3.py");
+    for (ok, dir, label) in [(release_ok, &release_dir, "release"), (alloc_ok, &alloc_dir, "allocation-checked debug")] {
+        if ok {
+            steps.step(&format!("VST3 host (pedalboard): {label} bundles"), || {
+                let python = python.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+                run_cmd(Command::new(python).arg(&vst3_script).arg(dir))
+            });
+        }
+    }
+    if release_ok {
+        steps.step("editors open and render text (Xvfb + pedalboard)", || {
+            let python = python.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+            let display = Display::start()?;
+            let shots = target_dir().join("screenshots");
+            std::fs::create_dir_all(&shots)?;
+            for (_, name, _) in PLUGINS {
+                let png = shots.join(format!("{}.png", name.replace(' ', "-").to_lowercase()));
+                run_cmd(
+                    Command::new(python)
+                        .arg(root.join("tests/vst3/editor_screenshot.py"))
+                        .arg(release_dir.join(format!("{name}.vst3")))
+                        .arg(&png)
+                        .arg(name)
+                        .env("DISPLAY", &display.name),
+                )
+                .with_context(|| format!("{name} editor"))?;
+            }
+            Ok(())
+        });
+    }
+
+    println!("\n==== summary");
+    for s in &steps.passed {
+        println!("  ok      {s}");
+    }
+    for s in &steps.failed {
+        println!("  FAILED  {s}");
+    }
+    println!("{} passed, {} failed", steps.passed.len(), steps.failed.len());
+    if steps.failed.is_empty() {
+        Ok(())
+    } else {
+        bail!("{} step(s) failed", steps.failed.len())
+    }
+}
