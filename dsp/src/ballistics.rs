@@ -35,7 +35,11 @@ impl Default for PeakBallistics {
 impl PeakBallistics {
     /// Advances by `dt_s` seconds with `peak` (linear) as the maximum since the previous update.
     pub fn update(&mut self, peak: f32, dt_s: f32) {
-        let dt_s = if dt_s.is_finite() { dt_s.clamp(0.0, 1.0) } else { 0.0 };
+        let dt_s = if dt_s.is_finite() {
+            dt_s.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         let peak_db = gain_to_db(peak).max(FLOOR_DB);
         let fallen = self.level_db - FALL_DB_PER_S * dt_s;
         self.level_db = peak_db.max(fallen).max(FLOOR_DB);

@@ -55,9 +55,11 @@ impl Ceiling {
         let mut clipped = 0;
         for s in samples.iter_mut() {
             let x = *s;
-            // `clamp` passes NaN through; `x.abs() <= c` is false for NaN, so NaN lands here too.
-            if !(x.abs() <= c) {
-                *s = if x.is_nan() { 0.0 } else { c.copysign(x) };
+            if x.is_nan() {
+                *s = 0.0;
+                clipped += 1;
+            } else if x.abs() > c {
+                *s = c.copysign(x);
                 clipped += 1;
             }
         }

@@ -5,7 +5,7 @@
 use std::f64::consts::PI;
 
 /// Shelf centre frequency of the analog prototype (Hz).
-const SHELF_F0_HZ: f64 = 1681.974_450_955_533;
+const SHELF_F0_HZ: f64 = 1_681.974_450_955_533;
 /// Shelf gain of the analog prototype (dB).
 const SHELF_GAIN_DB: f64 = 3.999_843_853_973_347;
 /// Shelf quality factor.
@@ -60,7 +60,10 @@ pub fn shelf_coefs(sample_rate_hz: f64) -> BiquadCoefs {
 fn highpass_feedback(sample_rate_hz: f64) -> [f64; 2] {
     let k = (PI * HIGHPASS_F0_HZ / sample_rate_hz).tan();
     let a0 = 1.0 + k / HIGHPASS_Q + k * k;
-    [2.0 * (k * k - 1.0) / a0, (1.0 - k / HIGHPASS_Q + k * k) / a0]
+    [
+        2.0 * (k * k - 1.0) / a0,
+        (1.0 - k / HIGHPASS_Q + k * k) / a0,
+    ]
 }
 
 /// The high-pass stage for a sample rate (Hz).
@@ -148,7 +151,11 @@ mod tests {
     #[test]
     fn reproduces_the_48k_tables_of_bs1770() {
         let s = shelf_coefs(48_000.0);
-        let expect_b = [1.535_124_859_586_97, -2.691_696_189_406_38, 1.198_392_810_852_85];
+        let expect_b = [
+            1.535_124_859_586_97,
+            -2.691_696_189_406_38,
+            1.198_392_810_852_85,
+        ];
         let expect_a = [-1.690_659_293_182_41, 0.732_480_774_215_85];
         for (x, e) in s.b.iter().zip(expect_b) {
             assert!((x - e).abs() < 1e-12, "{x} vs {e}");

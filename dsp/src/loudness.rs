@@ -326,7 +326,10 @@ impl LoudnessMeter {
         if self.subblocks_done >= SHORT_TERM_SUBBLOCKS as u64 {
             self.short_term_max_power = self.short_term_max_power.max(self.short_term_power);
         }
-        if self.subblocks_done % GATING_HOP_SUBBLOCKS as u64 == 0 {
+        if self
+            .subblocks_done
+            .is_multiple_of(GATING_HOP_SUBBLOCKS as u64)
+        {
             if self.subblocks_done >= MOMENTARY_SUBBLOCKS as u64 {
                 self.gating_blocks.add(self.momentary_power);
             }

@@ -153,7 +153,9 @@ mod tests {
     /// A sine of `freq_ratio`·fs at linear amplitude `amp` and phase `phase_deg`, 1 s long.
     fn tone(sr: f64, freq_ratio: f64, amp: f64, phase_deg: f64) -> Vec<f32> {
         (0..sr as usize)
-            .map(|n| (amp * (2.0 * PI * freq_ratio * n as f64 + phase_deg.to_radians()).sin()) as f32)
+            .map(|n| {
+                (amp * (2.0 * PI * freq_ratio * n as f64 + phase_deg.to_radians()).sin()) as f32
+            })
             .collect()
     }
 

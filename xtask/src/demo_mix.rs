@@ -34,7 +34,9 @@ fn note_number(name: &str) -> Result<f64> {
         Some(b'b') => (-1, &name[2..]),
         _ => (0, &name[1..]),
     };
-    let octave: i32 = rest.parse().with_context(|| format!("bad octave in {name:?}"))?;
+    let octave: i32 = rest
+        .parse()
+        .with_context(|| format!("bad octave in {name:?}"))?;
     Ok(f64::from(12 * (octave + 1) + base + accidental))
 }
 
@@ -47,7 +49,11 @@ fn parse(text: &str) -> Result<Song> {
         bass: Vec::new(),
         lead: Vec::new(),
     };
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         let mut words = line.split_whitespace();
         let key = words.next().unwrap_or_default();
         let rest: Vec<&str> = words.collect();
@@ -61,12 +67,18 @@ fn parse(text: &str) -> Result<Song> {
                     song.chords.push((note_number(&format!("{root}2"))?, minor));
                 }
             }
-            "kick" | "snare" | "hat" => song.drums.push((key.to_owned(), rest.concat().into_bytes())),
+            "kick" | "snare" | "hat" => song
+                .drums
+                .push((key.to_owned(), rest.concat().into_bytes())),
             "bass" => song.bass = rest.concat().into_bytes(),
             "lead" => {
                 for n in rest {
                     let (name, steps) = n.split_once(':').context("lead wants note:steps")?;
-                    let note = if name == "-" { None } else { Some(note_number(name)?) };
+                    let note = if name == "-" {
+                        None
+                    } else {
+                        Some(note_number(name)?)
+                    };
                     song.lead.push((note, steps.parse()?));
                 }
             }
@@ -95,7 +107,14 @@ impl Noise {
 }
 
 /// Adds `voice(t)` (seconds since the note start) to both channels with a constant-power pan.
-fn add(out: &mut [Vec<f64>; 2], start: usize, len: usize, pan: f64, gain: f64, mut voice: impl FnMut(f64) -> f64) {
+fn add(
+    out: &mut [Vec<f64>; 2],
+    start: usize,
+    len: usize,
+    pan: f64,
+    gain: f64,
+    mut voice: impl FnMut(f64) -> f64,
+) {
     let angle = (pan + 1.0) * std::f64::consts::FRAC_PI_4;
     let (gl, gr) = (angle.cos() * gain, angle.sin() * gain);
     let sr = f64::from(SAMPLE_RATE);
@@ -136,28 +155,49 @@ pub fn render(score: &str) -> Result<Vec<Vec<f32>>> {
             match drum.as_str() {
                 "kick" => {
                     let mut phase = 0.0;
-                    add(&mut out, start, (0.4 * sr) as usize, 0.0, 0.9 * accent, |t| {
-                        let f = 45.0 + 85.0 * (-t * 30.0).exp();
-                        phase += TAU * f / sr;
-                        phase.sin() * (-t * 9.0).exp()
-                    });
+                    add(
+                        &mut out,
+                        start,
+                        (0.4 * sr) as usize,
+                        0.0,
+                        0.9 * accent,
+                        |t| {
+                            let f = 45.0 + 85.0 * (-t * 30.0).exp();
+                            phase += TAU * f / sr;
+                            phase.sin() * (-t * 9.0).exp()
+                        },
+                    );
                 }
                 "snare" => {
                     let mut n = Noise(noise.0 ^ k as u64);
-                    add(&mut out, start, (0.25 * sr) as usize, 0.05, 0.45 * accent, |t| {
-                        let body = (TAU * 185.0 * t).sin() * (-t * 30.0).exp();
-                        body * 0.6 + n.next() * (-t * 18.0).exp()
-                    });
+                    add(
+                        &mut out,
+                        start,
+                        (0.25 * sr) as usize,
+                        0.05,
+                        0.45 * accent,
+                        |t| {
+                            let body = (TAU * 185.0 * t).sin() * (-t * 30.0).exp();
+                            body * 0.6 + n.next() * (-t * 18.0).exp()
+                        },
+                    );
                 }
                 _ => {
                     let mut prev = 0.0;
                     let mut n = Noise(noise.0.rotate_left(k as u32 % 64) | 1);
-                    add(&mut out, start, (0.08 * sr) as usize, -0.3, 0.18 * accent, |t| {
-                        let x = n.next();
-                        let hp = x - prev; // first difference: a gentle high-pass
-                        prev = x;
-                        hp * (-t * 60.0).exp()
-                    });
+                    add(
+                        &mut out,
+                        start,
+                        (0.08 * sr) as usize,
+                        -0.3,
+                        0.18 * accent,
+                        |t| {
+                            let x = n.next();
+                            let hp = x - prev; // first difference: a gentle high-pass
+                            prev = x;
+                            hp * (-t * 60.0).exp()
+                        },
+                    );
                 }
             }
         }
@@ -210,16 +250,28 @@ pub fn render(score: &str) -> Result<Vec<Vec<f32>>> {
                 let f = midi_hz(note);
                 let len = step(steps) - step(0);
                 let dur = len as f64 / sr;
-                for (echo, delay, gain, pan) in [(0, 0usize, 0.16, 0.15), (1, step(3), 0.06, -0.5)] {
+                for (echo, delay, gain, pan) in [(0, 0usize, 0.16, 0.15), (1, step(3), 0.06, -0.5)]
+                {
                     let _ = echo;
                     let mut lp = 0.0;
-                    add(&mut out, step(k) + delay, len + (0.05 * sr) as usize, pan, gain, |t| {
-                        let vib = 1.0 + 0.004 * (TAU * 5.5 * t).sin() * (t * 2.0).min(1.0);
-                        let sq = if (t * f * vib).fract() < 0.5 { 1.0 } else { -1.0 };
-                        lp += 0.12 * (sq - lp);
-                        let env = (t * 80.0).min(1.0) * ((dur - t) * 30.0).clamp(0.0, 1.0);
-                        lp * env
-                    });
+                    add(
+                        &mut out,
+                        step(k) + delay,
+                        len + (0.05 * sr) as usize,
+                        pan,
+                        gain,
+                        |t| {
+                            let vib = 1.0 + 0.004 * (TAU * 5.5 * t).sin() * (t * 2.0).min(1.0);
+                            let sq = if (t * f * vib).fract() < 0.5 {
+                                1.0
+                            } else {
+                                -1.0
+                            };
+                            lp += 0.12 * (sq - lp);
+                            let env = (t * 80.0).min(1.0) * ((dur - t) * 30.0).clamp(0.0, 1.0);
+                            lp * env
+                        },
+                    );
                 }
             }
             k += steps;
@@ -227,7 +279,11 @@ pub fn render(score: &str) -> Result<Vec<Vec<f32>>> {
     }
     // Normalise to a −3 dBFS sample peak: a typical unmastered mix with headroom.
     let peak = out.iter().flatten().fold(0.0f64, |m, s| m.max(s.abs()));
-    let g = if peak > 0.0 { 10f64.powf(-3.0 / 20.0) / peak } else { 1.0 };
+    let g = if peak > 0.0 {
+        10f64.powf(-3.0 / 20.0) / peak
+    } else {
+        1.0
+    };
     Ok(out
         .iter()
         .map(|ch| ch.iter().map(|&s| (s * g) as f32).collect())

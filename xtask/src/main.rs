@@ -72,7 +72,9 @@ pub fn target_dir() -> PathBuf {
 /// Runs a command, failing with its name if it fails.
 pub fn run_cmd(cmd: &mut Command) -> Result<()> {
     let shown = format!("{cmd:?}");
-    let status = cmd.status().with_context(|| format!("cannot start {shown}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {shown}"))?;
     if !status.success() {
         bail!("{shown} failed ({status})");
     }
@@ -92,7 +94,10 @@ pub fn bundle_all(release: bool, alloc_check: bool) -> Result<()> {
     }
     build.args(&args);
     if alloc_check {
-        let features: Vec<String> = PLUGINS.iter().map(|(p, _, _)| format!("{p}/alloc-check")).collect();
+        let features: Vec<String> = PLUGINS
+            .iter()
+            .map(|(p, _, _)| format!("{p}/alloc-check"))
+            .collect();
         build.args(["--features", &features.join(",")]);
     }
     run_cmd(&mut build)?;
@@ -105,9 +110,10 @@ pub fn bundle_all(release: bool, alloc_check: bool) -> Result<()> {
 /// Per-user plugin folders for CLAP and VST3 on this OS.
 fn plugin_dirs() -> Result<(PathBuf, PathBuf)> {
     if cfg!(target_os = "windows") {
-        let base = PathBuf::from(std::env::var_os("LOCALAPPDATA").context("LOCALAPPDATA is not set")?)
-            .join("Programs")
-            .join("Common");
+        let base =
+            PathBuf::from(std::env::var_os("LOCALAPPDATA").context("LOCALAPPDATA is not set")?)
+                .join("Programs")
+                .join("Common");
         Ok((base.join("CLAP"), base.join("VST3")))
     } else {
         let home = PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?);
@@ -134,7 +140,8 @@ fn copy_replace(from: &Path, to: &Path) -> Result<()> {
             copy_replace(&entry.path(), &to.join(entry.file_name()))?;
         }
     } else {
-        std::fs::copy(from, to).with_context(|| format!("copy {} -> {}", from.display(), to.display()))?;
+        std::fs::copy(from, to)
+            .with_context(|| format!("copy {} -> {}", from.display(), to.display()))?;
     }
     Ok(())
 }
@@ -148,7 +155,10 @@ pub fn install() -> Result<Vec<PathBuf>> {
         for (ext, dir) in [("clap", &clap_dir), ("vst3", &vst3_dir)] {
             let from = bundled.join(format!("{name}.{ext}"));
             if !from.exists() {
-                bail!("{} is missing: run `cargo xtask bundle-all` first", from.display());
+                bail!(
+                    "{} is missing: run `cargo xtask bundle-all` first",
+                    from.display()
+                );
             }
             std::fs::create_dir_all(dir)?;
             let to = dir.join(format!("{name}.{ext}"));
@@ -163,7 +173,9 @@ pub fn install() -> Result<Vec<PathBuf>> {
 /// Path of the CLAP test host binary, built in the dev profile.
 pub fn build_clap_host() -> Result<PathBuf> {
     run_cmd(Command::new(env!("CARGO")).args(["build", "-p", "lathe-clap-host"]))?;
-    Ok(target_dir().join("debug").join(format!("lathe-clap-host{}", std::env::consts::EXE_SUFFIX)))
+    Ok(target_dir()
+        .join("debug")
+        .join(format!("lathe-clap-host{}", std::env::consts::EXE_SUFFIX)))
 }
 
 fn write_wav(path: &Path, audio: &[Vec<f32>], sample_rate: u32) -> Result<()> {
@@ -208,14 +220,25 @@ fn demo() -> Result<()> {
     let host = build_clap_host()?;
     let bundled = target_dir().join("bundled");
     let jobs: [(&str, &str, &str, &[&str]); 2] = [
-        ("Lathe Master", "audio.lathe.master", "mix-master.wav", &["Input Gain=6", "Output Ceiling=-1"]),
+        (
+            "Lathe Master",
+            "audio.lathe.master",
+            "mix-master.wav",
+            &["Input Gain=6", "Output Ceiling=-1"],
+        ),
         ("Lathe Meter", "audio.lathe.meter", "mix-meter.wav", &[]),
     ];
     for (name, id, out_name, sets) in jobs {
         let out = out_dir.join(out_name);
-        println!("== {name}.clap: {} -> {}", mix_path.display(), out.display());
+        println!(
+            "== {name}.clap: {} -> {}",
+            mix_path.display(),
+            out.display()
+        );
         let mut cmd = Command::new(&host);
-        cmd.arg("render").arg(bundled.join(format!("{name}.clap"))).args(["--id", id]);
+        cmd.arg("render")
+            .arg(bundled.join(format!("{name}.clap")))
+            .args(["--id", id]);
         for s in sets {
             cmd.args(["--set", s]);
         }

@@ -5,7 +5,7 @@
 //! abort the host process on any allocation inside `process`. Hosts run as separate processes so
 //! such an abort fails that step rather than the test runner.
 
-use crate::{PLUGINS, bundle_all, build_clap_host, run_cmd, target_dir, workspace_root};
+use crate::{PLUGINS, build_clap_host, bundle_all, run_cmd, target_dir, workspace_root};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -60,7 +60,9 @@ fn clap_checks(host: &Path, dir: &Path) -> Result<()> {
     let mut failed = Vec::new();
     for (pkg, name, id) in PLUGINS {
         let mut cmd = Command::new(host);
-        cmd.arg("check").arg(dir.join(format!("{name}.clap"))).args(["--id", id]);
+        cmd.arg("check")
+            .arg(dir.join(format!("{name}.clap")))
+            .args(["--id", id]);
         if pkg == "lathe-meter" {
             cmd.arg("--passthrough");
         } else {
@@ -84,7 +86,17 @@ fn python_env() -> Result<PathBuf> {
     if !python.exists() {
         run_cmd(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
     }
-    run_cmd(Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(PY_PACKAGES))?;
+    run_cmd(
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(PY_PACKAGES),
+    )?;
     Ok(python)
 }
 
@@ -98,13 +110,22 @@ impl Display {
     fn start() -> Result<Self> {
         for tool in ["Xvfb", "openbox", "xsettingsd", "import", "tesseract"] {
             if which(tool).is_none() {
-                bail!("{tool} is not installed (Debian: apt-get install xvfb openbox xsettingsd imagemagick tesseract-ocr)");
+                bail!(
+                    "{tool} is not installed (Debian: apt-get install xvfb openbox xsettingsd imagemagick tesseract-ocr)"
+                );
             }
         }
         let name = format!(":{}", 90 + std::process::id() % 100);
         let mut children = vec![
             Command::new("Xvfb")
-                .args([name.as_str(), "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+                .args([
+                    name.as_str(),
+                    "-screen",
+                    "0",
+                    "1280x800x24",
+                    "-nolisten",
+                    "tcp",
+                ])
                 .spawn()?,
         ];
         std::thread::sleep(std::time::Duration::from_millis(1500));
@@ -146,9 +167,18 @@ pub fn run() -> Result<()> {
         passed: Vec::new(),
         failed: Vec::new(),
     };
-    steps.step("cargo fmt --check", || run_cmd(cargo().args(["fmt", "--all", "--check"])));
+    steps.step("cargo fmt --check", || {
+        run_cmd(cargo().args(["fmt", "--all", "--check"]))
+    });
     steps.step("cargo clippy -D warnings", || {
-        run_cmd(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))
+        run_cmd(cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))
     });
     steps.step("unit tests (cargo test --workspace)", || {
         run_cmd(cargo().args(["test", "--workspace"]))
@@ -164,17 +194,28 @@ pub fn run() -> Result<()> {
 
     let host = build_clap_host();
     if release_ok {
-        steps.step("CLAP host: release bundles", || clap_checks(host.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?, &release_dir));
+        steps.step("CLAP host: release bundles", || {
+            clap_checks(
+                host.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?,
+                &release_dir,
+            )
+        });
     }
     if alloc_ok {
         steps.step("CLAP host: allocation-checked debug bundles", || {
-            clap_checks(host.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?, &alloc_dir)
+            clap_checks(
+                host.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?,
+                &alloc_dir,
+            )
         });
     }
 
     let python = python_env();
     let vst3_script = root.join("tests/vst3/test_vst3.py");
-    for (ok, dir, label) in [(release_ok, &release_dir, "release"), (alloc_ok, &alloc_dir, "allocation-checked debug")] {
+    for (ok, dir, label) in [
+        (release_ok, &release_dir, "release"),
+        (alloc_ok, &alloc_dir, "allocation-checked debug"),
+    ] {
         if ok {
             steps.step(&format!("VST3 host (pedalboard): {label} bundles"), || {
                 let python = python.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
@@ -211,7 +252,11 @@ pub fn run() -> Result<()> {
     for s in &steps.failed {
         println!("  FAILED  {s}");
     }
-    println!("{} passed, {} failed", steps.passed.len(), steps.failed.len());
+    println!(
+        "{} passed, {} failed",
+        steps.passed.len(),
+        steps.failed.len()
+    );
     if steps.failed.is_empty() {
         Ok(())
     } else {

@@ -54,17 +54,29 @@ fn tech3341_cases_1_to_5() {
             assert_near("case 1/2 S", r.short_term_lufs, level, TOL_LU);
             assert_near("case 1/2 I", r.integrated_lufs, level, TOL_LU);
         }
-        let r = measure_stereo(sr, &sine_program(sr, &[(10.0, -36.0), (60.0, -23.0), (10.0, -36.0)]));
+        let r = measure_stereo(
+            sr,
+            &sine_program(sr, &[(10.0, -36.0), (60.0, -23.0), (10.0, -36.0)]),
+        );
         assert_near("case 3 I", r.integrated_lufs, -23.0, TOL_LU);
         let r = measure_stereo(
             sr,
             &sine_program(
                 sr,
-                &[(10.0, -72.0), (10.0, -36.0), (60.0, -23.0), (10.0, -36.0), (10.0, -72.0)],
+                &[
+                    (10.0, -72.0),
+                    (10.0, -36.0),
+                    (60.0, -23.0),
+                    (10.0, -36.0),
+                    (10.0, -72.0),
+                ],
             ),
         );
         assert_near("case 4 I", r.integrated_lufs, -23.0, TOL_LU);
-        let r = measure_stereo(sr, &sine_program(sr, &[(20.0, -26.0), (20.1, -20.0), (20.0, -26.0)]));
+        let r = measure_stereo(
+            sr,
+            &sine_program(sr, &[(20.0, -26.0), (20.1, -20.0), (20.0, -26.0)]),
+        );
         assert_near("case 5 I", r.integrated_lufs, -23.0, TOL_LU);
     }
 }
@@ -82,7 +94,9 @@ fn tech3341_case_6_surround_weights() {
 #[test]
 fn tech3341_case_12_momentary_is_constant() {
     let sr = 48_000.0;
-    let segs: Vec<(f64, f64)> = (0..25).flat_map(|_| [(0.18, -20.0), (0.22, -30.0)]).collect();
+    let segs: Vec<(f64, f64)> = (0..25)
+        .flat_map(|_| [(0.18, -20.0), (0.22, -30.0)])
+        .collect();
     let mono = sine_program(sr, &segs);
     let mut m = LoudnessMeter::new(sr, 2);
     // Feed in 10 ms steps and read M after each step once 1 s has passed.
@@ -105,7 +119,13 @@ fn tech3342_cases_1_to_4() {
             (&[(20.0, -20.0), (20.0, -15.0)], 5.0),
             (&[(20.0, -40.0), (20.0, -20.0)], 20.0),
             (
-                &[(20.0, -50.0), (20.0, -35.0), (20.0, -20.0), (20.0, -35.0), (20.0, -50.0)],
+                &[
+                    (20.0, -50.0),
+                    (20.0, -35.0),
+                    (20.0, -20.0),
+                    (20.0, -35.0),
+                    (20.0, -50.0),
+                ],
                 15.0,
             ),
         ];
@@ -191,9 +211,12 @@ fn agrees_with_the_ebur128_crate() {
         let (l, r) = programme_like(f64::from(sr), 40.0, seed);
         let mut ours = LoudnessMeter::new(f64::from(sr), 2);
         ours.process(&[&l[..], &r]);
-        let mut oracle =
-            ebur128::EbuR128::new(2, sr, ebur128::Mode::I | ebur128::Mode::LRA | ebur128::Mode::S)
-                .unwrap();
+        let mut oracle = ebur128::EbuR128::new(
+            2,
+            sr,
+            ebur128::Mode::I | ebur128::Mode::LRA | ebur128::Mode::S,
+        )
+        .unwrap();
         oracle.add_frames_planar_f32(&[&l[..], &r]).unwrap();
         let reading = ours.reading();
         assert_near(
@@ -246,7 +269,12 @@ fn interleaved_equals_planar() {
     b.process_interleaved(&inter);
     let (ra, rb) = (a.reading(), b.reading());
     assert_near("I", ra.integrated_lufs, rb.integrated_lufs, 1e-9);
-    assert_near("S max", ra.short_term_max_lufs, rb.short_term_max_lufs, 1e-9);
+    assert_near(
+        "S max",
+        ra.short_term_max_lufs,
+        rb.short_term_max_lufs,
+        1e-9,
+    );
 }
 
 #[test]

@@ -52,7 +52,12 @@ pub fn title(ui: &mut Ui, name: &str, subtitle: &str) {
 pub fn readout(ui: &mut Ui, caption: &str, value: &str, colour: Color32) {
     ui.vertical(|ui| {
         ui.label(egui::RichText::new(caption).size(12.0).color(DIM_TEXT));
-        ui.label(egui::RichText::new(value).size(20.0).monospace().color(colour));
+        ui.label(
+            egui::RichText::new(value)
+                .size(20.0)
+                .monospace()
+                .color(colour),
+        );
     });
 }
 
@@ -64,7 +69,10 @@ fn db_to_x(rect: Rect, db: f32) -> f32 {
 /// A horizontal peak meter bar with its hold marker and the hold value as text.
 pub fn meter_bar(ui: &mut Ui, label: &str, state: &PeakBallistics) {
     ui.horizontal(|ui| {
-        ui.add_sized([28.0, 18.0], egui::Label::new(egui::RichText::new(label).monospace()));
+        ui.add_sized(
+            [28.0, 18.0],
+            egui::Label::new(egui::RichText::new(label).monospace()),
+        );
         let width = (ui.available_width() - 80.0).max(60.0);
         let (rect, _) = ui.allocate_exact_size(vec2(width, 16.0), Sense::hover());
         let painter = ui.painter_at(rect);
@@ -88,7 +96,11 @@ pub fn meter_bar(ui: &mut Ui, label: &str, state: &PeakBallistics) {
         }
         if state.hold_db > FLOOR_DB {
             let hx = db_to_x(rect, state.hold_db);
-            let colour = if state.hold_db > 0.0 { OVER } else { Color32::WHITE };
+            let colour = if state.hold_db > 0.0 {
+                OVER
+            } else {
+                Color32::WHITE
+            };
             painter.line_segment(
                 [pos2(hx, rect.top()), pos2(hx, rect.bottom())],
                 Stroke::new(2.0, colour),
@@ -101,7 +113,12 @@ pub fn meter_bar(ui: &mut Ui, label: &str, state: &PeakBallistics) {
                 Stroke::new(1.0, DIM_TEXT),
             );
         }
-        painter.rect_stroke(rect, 2.0, Stroke::new(1.0, DIM_TEXT.gamma_multiply(0.4)), StrokeKind::Inside);
+        painter.rect_stroke(
+            rect,
+            2.0,
+            Stroke::new(1.0, DIM_TEXT.gamma_multiply(0.4)),
+            StrokeKind::Inside,
+        );
         let text = if state.hold_db > FLOOR_DB {
             format!("{:+.1}", state.hold_db)
         } else {

@@ -34,8 +34,7 @@ pub fn create(
     let settings = EguiNiceSettings::new()
         .with_tile("Lathe Master")
         .with_resize_hint(
-            ResizeHint::resizable()
-                .with_min_logical_size(LogicalSize::new(420.0, 300.0)),
+            ResizeHint::resizable().with_min_logical_size(LogicalSize::new(420.0, 300.0)),
         );
     create_egui_editor(
         state,

@@ -102,7 +102,12 @@ impl NiceEguiApp for MeterEditor {
                     let plain = egui::Color32::WHITE;
                     ui_common::readout(ui, "Momentary", &fmt(self.momentary_lufs, "LUFS"), plain);
                     ui_common::readout(ui, "Short-term", &fmt(short_term, "LUFS"), plain);
-                    ui_common::readout(ui, "Integrated", &fmt(integrated, "LUFS"), ui_common::ACCENT);
+                    ui_common::readout(
+                        ui,
+                        "Integrated",
+                        &fmt(integrated, "LUFS"),
+                        ui_common::ACCENT,
+                    );
                 });
                 ui.add_space(6.0);
                 ui.horizontal_wrapped(|ui| {

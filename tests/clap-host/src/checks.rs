@@ -28,7 +28,10 @@ impl Report {
         match f() {
             Ok(detail) => {
                 self.passed += 1;
-                println!("PASS {name}{}{detail}", if detail.is_empty() { "" } else { ": " });
+                println!(
+                    "PASS {name}{}{detail}",
+                    if detail.is_empty() { "" } else { ": " }
+                );
             }
             Err(e) => {
                 self.failed += 1;
@@ -64,10 +67,7 @@ fn all_finite(out: &[Vec<f32>]) -> Result<()> {
 }
 
 fn peak_dbfs(out: &[Vec<f32>]) -> f32 {
-    let p = out
-        .iter()
-        .flatten()
-        .fold(0.0f32, |m, s| m.max(s.abs()));
+    let p = out.iter().flatten().fold(0.0f32, |m, s| m.max(s.abs()));
     20.0 * p.max(1e-12).log10()
 }
 
@@ -84,12 +84,26 @@ pub fn run(path: &Path, expect: &Expect) -> Report {
     let id = expect.id.clone();
 
     report.run("descriptor", || {
-        ensure!(bundle.descriptors.len() == 1, "expected one plugin, found {}", bundle.descriptors.len());
+        ensure!(
+            bundle.descriptors.len() == 1,
+            "expected one plugin, found {}",
+            bundle.descriptors.len()
+        );
         let d = &bundle.descriptors[0];
         ensure!(d.id == id, "CLAP id {:?}, expected {:?}", d.id, id);
-        ensure!(!d.name.is_empty() && !d.vendor.is_empty(), "name/vendor empty");
-        ensure!(!d.version.is_empty() && !d.url.is_empty(), "version/url empty");
-        ensure!(d.features.iter().any(|f| f == "audio-effect"), "features {:?}", d.features);
+        ensure!(
+            !d.name.is_empty() && !d.vendor.is_empty(),
+            "name/vendor empty"
+        );
+        ensure!(
+            !d.version.is_empty() && !d.url.is_empty(),
+            "version/url empty"
+        );
+        ensure!(
+            d.features.iter().any(|f| f == "audio-effect"),
+            "features {:?}",
+            d.features
+        );
         Ok(format!(
             "{} by {} v{} [{}]",
             d.name,
@@ -106,98 +120,146 @@ pub fn run(path: &Path, expect: &Expect) -> Report {
         let (i, o) = p.main_channels()?;
         ensure!((i, o) == (2, 2), "default main ports {i} in / {o} out");
         let configs = p.port_configs()?;
-        ensure!(configs.iter().any(|c| (c.1, c.2) == (1, 1)), "no mono config in {configs:?}");
-        ensure!(configs.iter().any(|c| (c.1, c.2) == (2, 2)), "no stereo config in {configs:?}");
+        ensure!(
+            configs.iter().any(|c| (c.1, c.2) == (1, 1)),
+            "no mono config in {configs:?}"
+        );
+        ensure!(
+            configs.iter().any(|c| (c.1, c.2) == (2, 2)),
+            "no stereo config in {configs:?}"
+        );
         Ok(format!("configs {configs:?}"))
     });
 
-    report.run("parameters: listed, defaults in range, value<->text round trip", || {
-        let mut p = fresh()?;
-        let params = p.params()?;
-        let mut lines = Vec::new();
-        for d in &params {
-            ensure!(!d.name.is_empty(), "param {} has no name", d.id);
-            ensure!(d.min < d.max, "{}: min {} !< max {}", d.name, d.min, d.max);
-            ensure!((d.min..=d.max).contains(&d.default), "{}: default out of range", d.name);
-            let v = p.get(d.id)?;
-            ensure!((v - d.default).abs() < 1e-9, "{}: fresh value {v} != default {}", d.name, d.default);
-            for k in 0..=8 {
-                let mut value = d.min + (d.max - d.min) * f64::from(k) / 8.0;
-                if d.stepped {
-                    value = value.round();
-                }
-                let text = p.value_to_text(d.id, value)?;
-                let back = p.text_to_value(d.id, &text)?;
-                ensure!(
-                    (back - value).abs() <= 0.01 * (d.max - d.min),
-                    "{}: {value} -> {text:?} -> {back}",
-                    d.name
-                );
-                let again = p.value_to_text(d.id, back)?;
-                ensure!(again == text, "{}: {text:?} -> {back} -> {again:?}", d.name);
-            }
-            lines.push(format!("{} ({}: {}..{})", d.name, d.id, p.value_to_text(d.id, d.min)?, p.value_to_text(d.id, d.max)?));
-        }
-        Ok(format!("{} params: {}", params.len(), lines.join("; ")))
-    });
-
-    for sr in [44_100.0, 48_000.0, 96_000.0] {
-        report.run(&format!("process at {sr} Hz: random blocks 0..4096, every param swept"), || {
+    report.run(
+        "parameters: listed, defaults in range, value<->text round trip",
+        || {
             let mut p = fresh()?;
             let params = p.params()?;
-            let frames = (sr * 3.0) as usize;
-            let mut rng = SmallRng::seed_from_u64(sr as u64);
-            let input = noise(&mut rng, 2, frames, 0.25);
-            let mut changes = Vec::new();
+            let mut lines = Vec::new();
             for d in &params {
-                // Up and down the whole range, a change every 97 frames.
-                for (k, frame) in (0..frames as u64).step_by(97).enumerate() {
-                    let t = (k as f64 * 97.0 / frames as f64 * 2.0) % 2.0;
-                    let x = if t < 1.0 { t } else { 2.0 - t };
-                    changes.push(ParamChange { frame, id: d.id, value: d.min + (d.max - d.min) * x });
+                ensure!(!d.name.is_empty(), "param {} has no name", d.id);
+                ensure!(d.min < d.max, "{}: min {} !< max {}", d.name, d.min, d.max);
+                ensure!(
+                    (d.min..=d.max).contains(&d.default),
+                    "{}: default out of range",
+                    d.name
+                );
+                let v = p.get(d.id)?;
+                ensure!(
+                    (v - d.default).abs() < 1e-9,
+                    "{}: fresh value {v} != default {}",
+                    d.name,
+                    d.default
+                );
+                for k in 0..=8 {
+                    let mut value = d.min + (d.max - d.min) * f64::from(k) / 8.0;
+                    if d.stepped {
+                        value = value.round();
+                    }
+                    let text = p.value_to_text(d.id, value)?;
+                    let back = p.text_to_value(d.id, &text)?;
+                    ensure!(
+                        (back - value).abs() <= 0.01 * (d.max - d.min),
+                        "{}: {value} -> {text:?} -> {back}",
+                        d.name
+                    );
+                    let again = p.value_to_text(d.id, back)?;
+                    ensure!(again == text, "{}: {text:?} -> {back} -> {again:?}", d.name);
                 }
+                lines.push(format!(
+                    "{} ({}: {}..{})",
+                    d.name,
+                    d.id,
+                    p.value_to_text(d.id, d.min)?,
+                    p.value_to_text(d.id, d.max)?
+                ));
             }
-            let (out, _) = p.render(sr, 4096, &input, &changes, random_blocks(sr as u64))?;
-            all_finite(&out)?;
-            if let Some(limit) = expect.max_output_dbfs {
-                let peak = peak_dbfs(&out);
-                ensure!(peak <= limit + 1e-4, "output peak {peak} dBFS above {limit}");
-            }
-            Ok(format!("{} changes, output peak {:.2} dBFS", changes.len(), peak_dbfs(&out)))
-        });
+            Ok(format!("{} params: {}", params.len(), lines.join("; ")))
+        },
+    );
+
+    for sr in [44_100.0, 48_000.0, 96_000.0] {
+        report.run(
+            &format!("process at {sr} Hz: random blocks 0..4096, every param swept"),
+            || {
+                let mut p = fresh()?;
+                let params = p.params()?;
+                let frames = (sr * 3.0) as usize;
+                let mut rng = SmallRng::seed_from_u64(sr as u64);
+                let input = noise(&mut rng, 2, frames, 0.25);
+                let mut changes = Vec::new();
+                for d in &params {
+                    // Up and down the whole range, a change every 97 frames.
+                    for (k, frame) in (0..frames as u64).step_by(97).enumerate() {
+                        let t = (k as f64 * 97.0 / frames as f64 * 2.0) % 2.0;
+                        let x = if t < 1.0 { t } else { 2.0 - t };
+                        changes.push(ParamChange {
+                            frame,
+                            id: d.id,
+                            value: d.min + (d.max - d.min) * x,
+                        });
+                    }
+                }
+                let (out, _) = p.render(sr, 4096, &input, &changes, random_blocks(sr as u64))?;
+                all_finite(&out)?;
+                if let Some(limit) = expect.max_output_dbfs {
+                    let peak = peak_dbfs(&out);
+                    ensure!(
+                        peak <= limit + 1e-4,
+                        "output peak {peak} dBFS above {limit}"
+                    );
+                }
+                Ok(format!(
+                    "{} changes, output peak {:.2} dBFS",
+                    changes.len(),
+                    peak_dbfs(&out)
+                ))
+            },
+        );
     }
 
-    report.run("hostile input: NaN, Inf, denormals, full-scale square", || {
-        let mut p = fresh()?;
-        let frames = 48_000;
-        let mut input = vec![vec![0.0f32; frames]; 2];
-        for (i, s) in input[0].iter_mut().enumerate() {
-            *s = match i % 4 {
-                0 => f32::NAN,
-                1 => f32::INFINITY,
-                2 => 1e-40,
-                _ => -1.0,
-            };
-        }
-        for (i, s) in input[1].iter_mut().enumerate() {
-            *s = if (i / 24) % 2 == 0 { 1.0 } else { -1.0 };
-        }
-        let (out, _) = p.render(48_000.0, 1024, &input, &[], random_blocks(7))?;
-        if expect.passthrough {
-            // A meter passes even garbage through untouched; it must just survive it.
-            ensure!(out[1] == input[1], "square wave changed");
-        } else {
-            all_finite(&out)?;
-        }
-        Ok(String::new())
-    });
+    report.run(
+        "hostile input: NaN, Inf, denormals, full-scale square",
+        || {
+            let mut p = fresh()?;
+            let frames = 48_000;
+            let mut input = vec![vec![0.0f32; frames]; 2];
+            for (i, s) in input[0].iter_mut().enumerate() {
+                *s = match i % 4 {
+                    0 => f32::NAN,
+                    1 => f32::INFINITY,
+                    2 => 1e-40,
+                    _ => -1.0,
+                };
+            }
+            for (i, s) in input[1].iter_mut().enumerate() {
+                *s = if (i / 24) % 2 == 0 { 1.0 } else { -1.0 };
+            }
+            let (out, _) = p.render(48_000.0, 1024, &input, &[], random_blocks(7))?;
+            if expect.passthrough {
+                // A meter passes even garbage through untouched; it must just survive it.
+                ensure!(out[1] == input[1], "square wave changed");
+            } else {
+                all_finite(&out)?;
+            }
+            Ok(String::new())
+        },
+    );
 
     report.run("mono layout processes", || {
         let mut p = fresh()?;
         let configs = p.port_configs()?;
-        let mono = configs.iter().find(|c| (c.1, c.2) == (1, 1)).context("no mono config")?;
+        let mono = configs
+            .iter()
+            .find(|c| (c.1, c.2) == (1, 1))
+            .context("no mono config")?;
         p.select_port_config(mono.0)?;
-        ensure!(p.main_channels()? == (1, 1), "ports after select: {:?}", p.main_channels()?);
+        ensure!(
+            p.main_channels()? == (1, 1),
+            "ports after select: {:?}",
+            p.main_channels()?
+        );
         let mut rng = SmallRng::seed_from_u64(3);
         let input = noise(&mut rng, 1, 48_000, 0.5);
         let (out, _) = p.render(48_000.0, 512, &input, &[], random_blocks(3))?;
@@ -209,22 +271,32 @@ pub fn run(path: &Path, expect: &Expect) -> Report {
     });
 
     for sr in [44_100.0, 48_000.0, 96_000.0] {
-        report.run(&format!("latency at {sr} Hz: impulse arrives at the reported latency"), || {
-            let mut p = fresh()?;
-            let frames = 8192;
-            let at = 2000;
-            let mut input = vec![vec![0.0f32; frames]; 2];
-            input[0][at] = 0.5;
-            input[1][at] = -0.5;
-            let (out, latency) = p.render(sr, 512, &input, &[], || 512)?;
-            let (idx, val) = out[0]
-                .iter()
-                .enumerate()
-                .fold((0, 0.0f32), |(bi, bv), (i, &v)| if v.abs() > bv.abs() { (i, v) } else { (bi, bv) });
-            ensure!(idx == at + latency as usize, "impulse at {idx}, expected {} (latency {latency})", at + latency as usize);
-            ensure!((val - 0.5).abs() < 1e-6, "impulse came out as {val}");
-            Ok(format!("reported {latency} samples, measured {}", idx - at))
-        });
+        report.run(
+            &format!("latency at {sr} Hz: impulse arrives at the reported latency"),
+            || {
+                let mut p = fresh()?;
+                let frames = 8192;
+                let at = 2000;
+                let mut input = vec![vec![0.0f32; frames]; 2];
+                input[0][at] = 0.5;
+                input[1][at] = -0.5;
+                let (out, latency) = p.render(sr, 512, &input, &[], || 512)?;
+                let (idx, val) =
+                    out[0]
+                        .iter()
+                        .enumerate()
+                        .fold((0, 0.0f32), |(bi, bv), (i, &v)| {
+                            if v.abs() > bv.abs() { (i, v) } else { (bi, bv) }
+                        });
+                ensure!(
+                    idx == at + latency as usize,
+                    "impulse at {idx}, expected {} (latency {latency})",
+                    at + latency as usize
+                );
+                ensure!((val - 0.5).abs() < 1e-6, "impulse came out as {val}");
+                Ok(format!("reported {latency} samples, measured {}", idx - at))
+            },
+        );
     }
 
     if expect.passthrough {
@@ -233,7 +305,10 @@ pub fn run(path: &Path, expect: &Expect) -> Report {
             let mut rng = SmallRng::seed_from_u64(11);
             let input = noise(&mut rng, 2, 96_000, 1.0);
             let (out, latency) = p.render(48_000.0, 4096, &input, &[], random_blocks(11))?;
-            ensure!(latency == 0, "a pass-through meter reports latency {latency}");
+            ensure!(
+                latency == 0,
+                "a pass-through meter reports latency {latency}"
+            );
             ensure!(out == input, "output differs from input");
             Ok(String::new())
         });
@@ -250,7 +325,11 @@ pub fn run(path: &Path, expect: &Expect) -> Report {
         a.set_params(&values)?;
         for (d, &(_, v)) in params.iter().zip(&values) {
             let got = a.get(d.id)?;
-            ensure!((got - v).abs() < 0.02 * (d.max - d.min), "{}: set {v}, reads {got}", d.name);
+            ensure!(
+                (got - v).abs() < 0.02 * (d.max - d.min),
+                "{}: set {v}, reads {got}",
+                d.name
+            );
         }
         let state = a.save_state()?;
         let mut b = fresh()?;
@@ -267,33 +346,43 @@ pub fn run(path: &Path, expect: &Expect) -> Report {
         Ok(format!("{} bytes", state.len()))
     });
 
-    report.run("corrupt and foreign state is refused or ignored, never fatal", || {
-        let mut good = fresh()?;
-        let state = good.save_state()?;
-        let mut rng = SmallRng::seed_from_u64(13);
-        let mut garbage: Vec<Vec<u8>> = vec![
-            Vec::new(),
-            state[..state.len() / 2].to_vec(),
-            b"{\"params\": {\"input_gain\": \"loud\"}}".to_vec(),
-            b"{\"version\": 99, \"params\": {\"input_gain\": 1e300, \"nope\": [1,2]}}".to_vec(),
-        ];
-        garbage.push((0..4096).map(|_| rng.random()).collect());
-        let mut refused = 0;
-        for blob in &garbage {
-            let mut p = fresh()?;
-            if p.load_state(blob).is_err() {
-                refused += 1;
+    report.run(
+        "corrupt and foreign state is refused or ignored, never fatal",
+        || {
+            let mut good = fresh()?;
+            let state = good.save_state()?;
+            let mut rng = SmallRng::seed_from_u64(13);
+            let mut garbage: Vec<Vec<u8>> = vec![
+                Vec::new(),
+                state[..state.len() / 2].to_vec(),
+                b"{\"params\": {\"input_gain\": \"loud\"}}".to_vec(),
+                b"{\"version\": 99, \"params\": {\"input_gain\": 1e300, \"nope\": [1,2]}}".to_vec(),
+            ];
+            garbage.push((0..4096).map(|_| rng.random()).collect());
+            let mut refused = 0;
+            for blob in &garbage {
+                let mut p = fresh()?;
+                if p.load_state(blob).is_err() {
+                    refused += 1;
+                }
+                for d in p.params()? {
+                    let v = p.get(d.id)?;
+                    ensure!(
+                        v.is_finite() && (d.min..=d.max).contains(&v),
+                        "{} = {v} after bad state",
+                        d.name
+                    );
+                }
+                let input = noise(&mut rng, 2, 4800, 0.5);
+                let (out, _) = p.render(48_000.0, 512, &input, &[], || 480)?;
+                all_finite(&out)?;
             }
-            for d in p.params()? {
-                let v = p.get(d.id)?;
-                ensure!(v.is_finite() && (d.min..=d.max).contains(&v), "{} = {v} after bad state", d.name);
-            }
-            let input = noise(&mut rng, 2, 4800, 0.5);
-            let (out, _) = p.render(48_000.0, 512, &input, &[], || 480)?;
-            all_finite(&out)?;
-        }
-        Ok(format!("{refused} of {} refused, the rest ignored", garbage.len()))
-    });
+            Ok(format!(
+                "{refused} of {} refused, the rest ignored",
+                garbage.len()
+            ))
+        },
+    );
 
     report
 }

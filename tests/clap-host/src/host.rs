@@ -128,7 +128,8 @@ pub struct Bundle {
 }
 
 fn cstr_or_empty(s: Option<&CStr>) -> String {
-    s.map(|c| c.to_string_lossy().into_owned()).unwrap_or_default()
+    s.map(|c| c.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 impl Bundle {
@@ -248,7 +249,12 @@ impl Plugin {
         let ext = self.ext().params.context("no params extension")?;
         let mut buf = [0u8; 256];
         let text = ext
-            .value_to_text(&self.instance.plugin_handle(), ClapId::new(id), value, &mut buf)
+            .value_to_text(
+                &self.instance.plugin_handle(),
+                ClapId::new(id),
+                value,
+                &mut buf,
+            )
             .map_err(|_| anyhow!("value_to_text({id}, {value}) failed"))?;
         Ok(String::from_utf8_lossy(text).into_owned())
     }
@@ -290,7 +296,7 @@ impl Plugin {
     pub fn save_state(&mut self) -> Result<Vec<u8>> {
         let ext = self.ext().state.context("no state extension")?;
         let mut buf = Vec::new();
-        ext.save(&mut self.instance.plugin_handle(), &mut buf)
+        ext.save(&self.instance.plugin_handle(), &mut buf)
             .map_err(|e| anyhow!("state save: {e}"))?;
         Ok(buf)
     }
@@ -298,7 +304,7 @@ impl Plugin {
     /// Loads a state blob.
     pub fn load_state(&mut self, data: &[u8]) -> Result<()> {
         let ext = self.ext().state.context("no state extension")?;
-        ext.load(&mut self.instance.plugin_handle(), &mut Cursor::new(data))
+        ext.load(&self.instance.plugin_handle(), &mut Cursor::new(data))
             .map_err(|e| anyhow!("state load: {e}"))
     }
 
@@ -318,7 +324,9 @@ impl Plugin {
             if n == 0 {
                 bail!("no {} port", if is_input { "input" } else { "output" });
             }
-            let info = ext.get(&handle, 0, is_input, &mut buf).context("port info")?;
+            let info = ext
+                .get(&handle, 0, is_input, &mut buf)
+                .context("port info")?;
             Ok(info.channel_count)
         };
         Ok((count(true)?, count(false)?))
@@ -427,7 +435,9 @@ impl Plugin {
                         let in_audio = in_ports.with_input_buffers([AudioPortBuffer {
                             latency: 0,
                             channels: AudioPortBufferType::f32_input_only(
-                                in_block.iter_mut().map(|b| InputChannel::variable(&mut b[..n])),
+                                in_block
+                                    .iter_mut()
+                                    .map(|b| InputChannel::variable(&mut b[..n])),
                             ),
                         }]);
                         let mut out_audio = out_ports.with_output_buffers([AudioPortBuffer {

@@ -30,7 +30,9 @@ fn main() {
 
 fn run() -> Result<i32> {
     let mut args = std::env::args().skip(1);
-    let command = args.next().context("usage: lathe-clap-host check|render ...")?;
+    let command = args
+        .next()
+        .context("usage: lathe-clap-host check|render ...")?;
     let mut positional = Vec::new();
     let mut id = None;
     let mut passthrough = false;
@@ -41,7 +43,11 @@ fn run() -> Result<i32> {
             "--id" => id = Some(args.next().context("--id needs a value")?),
             "--passthrough" => passthrough = true,
             "--max-output-dbfs" => {
-                max_output_dbfs = Some(args.next().context("--max-output-dbfs needs a value")?.parse()?)
+                max_output_dbfs = Some(
+                    args.next()
+                        .context("--max-output-dbfs needs a value")?
+                        .parse()?,
+                )
             }
             "--set" => sets.push(args.next().context("--set needs Name=value")?),
             _ => positional.push(a),
@@ -153,7 +159,13 @@ fn render(path: &str, id: &str, input: &str, output: &str, sets: &[String]) -> R
     // what a DAW's delay compensation does.
     let mut padded = audio.clone();
     let probe_latency = {
-        let (_, l) = plugin.render(f64::from(sr), 512, &vec![vec![0.0; 1]; audio.len()], &[], || 1)?;
+        let (_, l) = plugin.render(
+            f64::from(sr),
+            512,
+            &vec![vec![0.0; 1]; audio.len()],
+            &[],
+            || 1,
+        )?;
         l as usize
     };
     for ch in &mut padded {
@@ -170,7 +182,8 @@ fn render(path: &str, id: &str, input: &str, output: &str, sets: &[String]) -> R
         bits_per_sample: 32,
         sample_format: hound::SampleFormat::Float,
     };
-    let mut writer = hound::WavWriter::create(output, spec).with_context(|| format!("create {output}"))?;
+    let mut writer =
+        hound::WavWriter::create(output, spec).with_context(|| format!("create {output}"))?;
     for i in 0..out[0].len() {
         for ch in &out {
             writer.write_sample(ch[i])?;
@@ -181,6 +194,9 @@ fn render(path: &str, id: &str, input: &str, output: &str, sets: &[String]) -> R
     println!("  {}", describe("in ", &audio, sr));
     println!("  {}", describe("out", &out, sr));
     let identical = out == audio;
-    println!("  output {} the input bit for bit", if identical { "equals" } else { "differs from" });
+    println!(
+        "  output {} the input bit for bit",
+        if identical { "equals" } else { "differs from" }
+    );
     Ok(())
 }
