@@ -1,8 +1,30 @@
 //! Editor pieces shared by Lathe Master and Lathe Meter. Drawing only: every number shown comes
-//! from `lathe-dsp` through the plugin's shared state.
+//! from `lathe-dsp` through the plugin's shared state. Also the identity and channel layouts all
+//! Lathe plugins share.
+
+use nice_plug::prelude::{AudioIOLayout, NonZeroU32};
 
 use egui::{Align2, Color32, FontId, Rect, Sense, Stroke, StrokeKind, Ui, Vec2, pos2, vec2};
 use lathe_dsp::ballistics::{FLOOR_DB, PeakBallistics};
+
+/// Vendor name every Lathe plugin reports.
+pub const VENDOR: &str = "Lathe";
+/// Contact address every Lathe plugin reports.
+pub const EMAIL: &str = "lathe@users.noreply.github.com";
+
+/// Stereo in/out (the default a host picks first) and mono in/out.
+pub const STEREO_AND_MONO: &[AudioIOLayout] = &[
+    AudioIOLayout {
+        main_input_channels: NonZeroU32::new(2),
+        main_output_channels: NonZeroU32::new(2),
+        ..AudioIOLayout::const_default()
+    },
+    AudioIOLayout {
+        main_input_channels: NonZeroU32::new(1),
+        main_output_channels: NonZeroU32::new(1),
+        ..AudioIOLayout::const_default()
+    },
+];
 
 /// Background of the editor.
 pub const BACKGROUND: Color32 = Color32::from_rgb(0x1c, 0x1f, 0x24);

@@ -107,23 +107,12 @@ impl LatheMaster {
 
 impl Plugin for LatheMaster {
     const NAME: &'static str = "Lathe Master";
-    const VENDOR: &'static str = "Lathe";
+    const VENDOR: &'static str = lathe_plugin_common::VENDOR;
     const URL: &'static str = env!("CARGO_PKG_REPOSITORY");
-    const EMAIL: &'static str = "lathe@users.noreply.github.com";
+    const EMAIL: &'static str = lathe_plugin_common::EMAIL;
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
 
-    const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[
-        AudioIOLayout {
-            main_input_channels: NonZeroU32::new(2),
-            main_output_channels: NonZeroU32::new(2),
-            ..AudioIOLayout::const_default()
-        },
-        AudioIOLayout {
-            main_input_channels: NonZeroU32::new(1),
-            main_output_channels: NonZeroU32::new(1),
-            ..AudioIOLayout::const_default()
-        },
-    ];
+    const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = lathe_plugin_common::STEREO_AND_MONO;
 
     type Editor = EguiEditor<editor::MasterEditor>;
     type SysExMessage = ();

@@ -1,7 +1,7 @@
 //! The conformance checks run against one built `.clap`.
 
 use crate::host::{Bundle, ParamChange};
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Result, bail, ensure};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::path::Path;
@@ -249,12 +249,7 @@ pub fn run(path: &Path, expect: &Expect) -> Report {
 
     report.run("mono layout processes", || {
         let mut p = fresh()?;
-        let configs = p.port_configs()?;
-        let mono = configs
-            .iter()
-            .find(|c| (c.1, c.2) == (1, 1))
-            .context("no mono config")?;
-        p.select_port_config(mono.0)?;
+        p.select_mono()?;
         ensure!(
             p.main_channels()? == (1, 1),
             "ports after select: {:?}",

@@ -352,14 +352,20 @@ impl Plugin {
         Ok(out)
     }
 
-    /// Selects an audio-port configuration (plugin must be inactive).
-    pub fn select_port_config(&mut self, id: u32) -> Result<()> {
+    /// Selects the port configuration with one input and one output channel (plugin must be
+    /// inactive).
+    pub fn select_mono(&mut self) -> Result<()> {
+        let configs = self.port_configs()?;
+        let mono = configs
+            .iter()
+            .find(|c| (c.1, c.2) == (1, 1))
+            .with_context(|| format!("no mono layout among {configs:?}"))?;
         let ext = self
             .ext()
             .ports_config
             .context("no audio-ports-config extension")?;
-        ext.select(&self.instance.plugin_handle(), ClapId::new(id))
-            .map_err(|_| anyhow!("select port config {id} refused"))
+        ext.select(&self.instance.plugin_handle(), ClapId::new(mono.0))
+            .map_err(|_| anyhow!("selecting the mono layout was refused"))
     }
 
     /// Activates at `sample_rate`, processes `input` (planar) on an audio thread in blocks whose

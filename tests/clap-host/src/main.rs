@@ -133,12 +133,7 @@ fn render(path: &str, id: &str, input: &str, output: &str, sets: &[String]) -> R
     let bundle = host::Bundle::load(&PathBuf::from(path))?;
     let mut plugin = bundle.instantiate(id)?;
     if audio.len() == 1 {
-        let configs = plugin.port_configs()?;
-        let mono = configs
-            .iter()
-            .find(|c| (c.1, c.2) == (1, 1))
-            .context("plugin has no mono layout")?;
-        plugin.select_port_config(mono.0)?;
+        plugin.select_mono()?;
     }
     let params = plugin.params()?;
     let mut values = Vec::new();
