@@ -129,18 +129,36 @@ impl KWeighting {
         self.highpass.s = [0.0; 2];
     }
 
-    /// Filters one sample. Non-finite input is treated as silence; state that became non-finite
-    /// is cleared.
+    /// Filters one sample. Non-finite input is treated as silence. With finite f32 input the
+    /// f64 state cannot overflow (|x| < 3.5e38, filter gain < 2), so the state stays finite.
     #[inline(always)]
     pub fn tick(&mut self, x: f32) -> f64 {
         let x = if x.is_finite() { f64::from(x) } else { 0.0 };
-        let y = self.highpass.tick(self.shelf.tick(x));
-        if y.is_finite() {
-            y
-        } else {
-            self.reset();
-            0.0
+        self.highpass.tick(self.shelf.tick(x))
+    }
+
+    /// Filters a run of samples and returns the sum of the squared outputs.
+    pub fn sum_squares(&mut self, xs: &[f32]) -> f64 {
+        let mut sum = 0.0;
+        for &x in xs {
+            let y = self.tick(x);
+            sum += y * y;
         }
+        sum
+    }
+
+    /// Two channels in lockstep: their recursions are independent, so interleaving them lets the
+    /// CPU overlap the two dependency chains (about twice the throughput of one after the other).
+    /// The runs must have the same length.
+    pub fn sum_squares_pair(a: &mut Self, b: &mut Self, xa: &[f32], xb: &[f32]) -> (f64, f64) {
+        let (mut sa, mut sb) = (0.0, 0.0);
+        for (&x, &y) in xa.iter().zip(xb) {
+            let ya = a.tick(x);
+            let yb = b.tick(y);
+            sa += ya * ya;
+            sb += yb * yb;
+        }
+        (sa, sb)
     }
 }
 
@@ -191,5 +209,6 @@ mod tests {
         assert_eq!(k.tick(f32::NAN), 0.0);
         assert!(k.tick(0.5).is_finite());
         assert!(k.tick(f32::INFINITY).is_finite());
+        assert!(k.tick(f32::MAX).is_finite() && k.tick(-f32::MAX).is_finite());
     }
 }

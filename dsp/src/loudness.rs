@@ -273,16 +273,21 @@ impl LoudnessMeter {
         while pos < frames {
             let n = ((self.current_target - self.current_frames) as usize).min(frames - pos);
             let mut energy = 0.0;
-            for (ch, (filter, &w)) in channels[..used]
-                .iter()
-                .zip(self.filters.iter_mut().zip(&self.weights))
-            {
-                let mut sum = 0.0;
-                for &x in &ch.as_ref()[pos..pos + n] {
-                    let y = filter.tick(x);
-                    sum += y * y;
-                }
-                energy += w * sum;
+            let mut c = 0;
+            while c + 1 < used {
+                let (lo, hi) = self.filters.split_at_mut(c + 1);
+                let (sa, sb) = KWeighting::sum_squares_pair(
+                    &mut lo[c],
+                    &mut hi[0],
+                    &channels[c].as_ref()[pos..pos + n],
+                    &channels[c + 1].as_ref()[pos..pos + n],
+                );
+                energy += self.weights[c] * sa + self.weights[c + 1] * sb;
+                c += 2;
+            }
+            if c < used {
+                let s = self.filters[c].sum_squares(&channels[c].as_ref()[pos..pos + n]);
+                energy += self.weights[c] * s;
             }
             self.current_energy += energy;
             self.current_frames += n as u32;

@@ -7,13 +7,14 @@
 //! stays within a few hundredths of a dB of the ideal band-limited peak up to fs/4 — the Annex 2
 //! 48-tap table is only good to ~0.25 dB.
 
-/// Taps per polyphase branch. 32 keeps the passband flat to < 0.01 dB up to 0.3·fs.
-const TAPS_PER_PHASE: usize = 32;
+/// Taps per polyphase branch. With 16 the interpolation error stays below the error of the 4×
+/// grid itself (up to 0.17 dB at fs/4 for the worst phase) at every frequency up to 0.45·fs;
+/// longer filters were measured to buy nothing there.
+const TAPS_PER_PHASE: usize = 16;
 /// Kaiser window shape parameter: ~80 dB stop-band rejection.
 const KAISER_BETA: f64 = 8.0;
-/// Ring length for the input history (a power of two ≥ TAPS_PER_PHASE, doubled so a contiguous
-/// window can always be read without wrapping).
-const HISTORY: usize = TAPS_PER_PHASE;
+/// Frames copied into the work buffer per pass (bounded stack use for any host block size).
+const CHUNK: usize = 256;
 
 /// The oversampling factor used at a sample rate: 4× below 96 kHz, 2× from 96 kHz up.
 pub fn oversampling_for(sample_rate_hz: f64) -> usize {
@@ -72,11 +73,8 @@ fn design(factor: usize) -> Vec<[f32; TAPS_PER_PHASE]> {
 pub struct TruePeakMeter {
     /// Interpolation branches (see [`design`]).
     branches: Vec<[f32; TAPS_PER_PHASE]>,
-    /// Input history, written twice (at `pos` and `pos + HISTORY`) so that the last
-    /// `TAPS_PER_PHASE` samples are always one contiguous slice.
-    history: [f32; 2 * HISTORY],
-    /// Next write position in `history`.
-    pos: usize,
+    /// The last `TAPS_PER_PHASE − 1` inputs, followed by room for one chunk of new input.
+    work: [f32; TAPS_PER_PHASE - 1 + CHUNK],
     /// Highest true peak since reset (linear).
     max: f32,
 }
@@ -86,45 +84,69 @@ impl TruePeakMeter {
     pub fn new(sample_rate_hz: f64) -> Self {
         Self {
             branches: design(oversampling_for(crate::clamp_sample_rate(sample_rate_hz))),
-            history: [0.0; 2 * HISTORY],
-            pos: 0,
+            work: [0.0; TAPS_PER_PHASE - 1 + CHUNK],
             max: 0.0,
         }
     }
 
     /// Clears history and the held maximum.
     pub fn reset(&mut self) {
-        self.history = [0.0; 2 * HISTORY];
-        self.pos = 0;
+        self.work.fill(0.0);
         self.max = 0.0;
     }
 
     /// Latency of the interpolated signal behind the input, in input samples. The meter only
-    /// takes maxima, so this delays when a peak is seen, never its value.
+    /// takes maxima, so this delays when an inter-sample peak is seen, never its value.
     pub const fn latency_samples() -> u32 {
         (TAPS_PER_PHASE / 2) as u32
     }
 
-    /// Feeds a block; returns the block's true peak (linear). Non-finite samples count as 0.
+    /// Feeds a block; returns the block's true peak (linear): the largest of its samples and of
+    /// the interpolated values the filter delay lets it see. Non-finite samples count as 0.
     pub fn process(&mut self, samples: &[f32]) -> f32 {
+        const HIST: usize = TAPS_PER_PHASE - 1;
         let mut block_max = 0.0f32;
-        for &x in samples {
-            let x = if x.is_finite() { x } else { 0.0 };
-            self.history[self.pos] = x;
-            self.history[self.pos + HISTORY] = x;
-            self.pos = (self.pos + 1) % HISTORY;
-            // The last TAPS_PER_PHASE samples, oldest first.
-            let window = &self.history[self.pos..self.pos + TAPS_PER_PHASE];
-            // Phase 0 is the sample at the filter centre, i.e. the input delayed by half the taps.
-            let mut m = window[TAPS_PER_PHASE / 2 - 1].abs();
-            for branch in &self.branches {
-                let mut acc = 0.0f32;
-                for (h, s) in branch.iter().zip(window) {
-                    acc += h * s;
-                }
-                m = m.max(acc.abs());
+        for chunk in samples.chunks(CHUNK) {
+            let n = chunk.len();
+            for (w, &x) in self.work[HIST..HIST + n].iter_mut().zip(chunk) {
+                let x = if x.is_finite() { x } else { 0.0 };
+                *w = x;
+                // Phase 0 of the interpolator is the sample itself.
+                block_max = block_max.max(x.abs());
             }
-            block_max = block_max.max(m);
+            // Eight outputs at a time, all taps of a branch applied while the eight partial sums
+            // stay in registers (the compiler turns the j-loops into SIMD); `lanes` keeps eight
+            // running maxima so the max is not one serial chain either.
+            let mut lanes = [0.0f32; 8];
+            let mut i = 0;
+            while i + 8 <= n {
+                for branch in &self.branches {
+                    let mut acc = [0.0f32; 8];
+                    for (k, &h) in branch.iter().enumerate() {
+                        let w = &self.work[i + k..i + k + 8];
+                        for j in 0..8 {
+                            acc[j] += h * w[j];
+                        }
+                    }
+                    for j in 0..8 {
+                        let a = acc[j].abs();
+                        lanes[j] = if a > lanes[j] { a } else { lanes[j] };
+                    }
+                }
+                i += 8;
+            }
+            for i in i..n {
+                for branch in &self.branches {
+                    let y: f32 = branch
+                        .iter()
+                        .zip(&self.work[i..i + TAPS_PER_PHASE])
+                        .map(|(h, w)| h * w)
+                        .sum();
+                    block_max = block_max.max(y.abs());
+                }
+            }
+            block_max = lanes.iter().fold(block_max, |m, &v| m.max(v));
+            self.work.copy_within(n..n + HIST, 0);
         }
         self.max = self.max.max(block_max);
         block_max

@@ -5,6 +5,7 @@
 //! cargo xtask install                                 copy the bundles to the per-user plugin folders
 //! cargo xtask demo                                    build, install, render the demo song through both plugins
 //! cargo xtask test                                    everything CI runs
+//! cargo xtask bench                                   speed figures (release build)
 //! cargo xtask bundle <package> [--release]            nice-plug's own bundler
 //! ```
 
@@ -29,7 +30,7 @@ fn main() {
 }
 
 fn usage() -> &'static str {
-    "usage: cargo xtask <bundle-all [--debug] [--alloc-check] | install | demo | test | bundle <pkg> [--release]>"
+    "usage: cargo xtask <bundle-all [--debug] [--alloc-check] | install | demo | test | bench | bundle <pkg> [--release]>"
 }
 
 fn run() -> Result<()> {
@@ -50,6 +51,13 @@ fn run() -> Result<()> {
         "install" => install().map(|_| ()),
         "demo" => demo(),
         "test" => test::run(),
+        "bench" => run_cmd(Command::new(env!("CARGO")).args([
+            "bench",
+            "-p",
+            "lathe-dsp",
+            "--bench",
+            "meter",
+        ])),
         _ => bail!("{}", usage()),
     }
 }
