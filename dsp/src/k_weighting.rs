@@ -149,16 +149,18 @@ impl KWeighting {
 
     /// Two channels in lockstep: their recursions are independent, so interleaving them lets the
     /// CPU overlap the two dependency chains (about twice the throughput of one after the other).
-    /// The runs must have the same length.
-    pub fn sum_squares_pair(a: &mut Self, b: &mut Self, xa: &[f32], xb: &[f32]) -> (f64, f64) {
-        let (mut sa, mut sb) = (0.0, 0.0);
+    /// Returns Σa², Σb² and the cross sum Σa·b of the filtered signals. The runs must have the
+    /// same length.
+    pub fn sum_squares_pair(a: &mut Self, b: &mut Self, xa: &[f32], xb: &[f32]) -> [f64; 3] {
+        let (mut sa, mut sb, mut sab) = (0.0, 0.0, 0.0);
         for (&x, &y) in xa.iter().zip(xb) {
             let ya = a.tick(x);
             let yb = b.tick(y);
             sa += ya * ya;
             sb += yb * yb;
+            sab += ya * yb;
         }
-        (sa, sb)
+        [sa, sb, sab]
     }
 }
 

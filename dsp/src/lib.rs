@@ -12,6 +12,7 @@ pub mod k_weighting;
 pub mod level;
 pub mod loudness;
 pub mod peak;
+pub mod qc;
 pub mod true_peak;
 
 /// Lowest sample rate any processor accepts, in Hz.

@@ -160,6 +160,44 @@ pub struct LoudnessReading {
     pub short_term_max_lufs: f64,
 }
 
+/// Stereo image readings from the K-weighted left and right channels. The K-weighting's
+/// high-pass keeps DC and sub-sonic rumble from dominating the correlation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StereoReading {
+    /// Correlation over the last 400 ms (−1 … +1; +1 = mono, 0 = unrelated, −1 = anti-phase).
+    pub correlation_momentary: f64,
+    /// Correlation over the programme (sub-blocks above the absolute gate).
+    pub correlation: f64,
+    /// Left minus right loudness over the programme (LU; positive = left louder).
+    pub balance_lu: f64,
+    /// Loudness change when the programme is summed to mono (LU; 0 for mono material, about −3 for
+    /// unrelated channels, −inf for exact anti-phase).
+    pub mono_loss_lu: f64,
+}
+
+/// Correlation coefficient from Σl², Σr², Σl·r; 1 for silence (nothing to disagree about).
+fn correlation([ll, rr, lr]: [f64; 3]) -> f64 {
+    let d = (ll * rr).sqrt();
+    if d > 0.0 { (lr / d).clamp(-1.0, 1.0) } else { 1.0 }
+}
+
+/// 10·log10(Σl² / Σr²); 0 when either side is silent.
+fn balance([ll, rr, _]: [f64; 3]) -> f64 {
+    if ll > 0.0 && rr > 0.0 { 10.0 * (ll / rr).log10() } else { 0.0 }
+}
+
+/// Loudness of the mono sum (l+r)/2 on both channels relative to the stereo loudness:
+/// 2·Σ((l+r)/2)² / (Σl² + Σr²) = (Σl² + 2Σlr + Σr²) / (2(Σl² + Σr²)).
+fn mono_loss([ll, rr, lr]: [f64; 3]) -> f64 {
+    let stereo = ll + rr;
+    if stereo > 0.0 {
+        let mono = (ll + 2.0 * lr + rr) / 2.0;
+        if mono > 0.0 { 10.0 * (mono / stereo).log10() } else { f64::NEG_INFINITY }
+    } else {
+        0.0
+    }
+}
+
 /// A streaming BS.1770 loudness meter for any channel count.
 #[derive(Debug, Clone)]
 pub struct LoudnessMeter {
@@ -175,6 +213,12 @@ pub struct LoudnessMeter {
     subblocks_done: u64,
     /// Weighted sum of squares of the sub-block being filled.
     current_energy: f64,
+    /// K-weighted Σl², Σr², Σl·r of the first two channels in the sub-block being filled.
+    current_stereo: [f64; 3],
+    /// Ring of the last 3 s of sub-blocks: K-weighted Σl², Σr², Σl·r.
+    ring_stereo: Vec<[f64; 3]>,
+    /// K-weighted Σl², Σr², Σl·r over every sub-block louder than the absolute gate.
+    program_stereo: [f64; 3],
     /// Frames in the sub-block being filled.
     current_frames: u32,
     /// Frames the sub-block being filled must reach (varies by one at fractional rates).
@@ -214,6 +258,9 @@ impl LoudnessMeter {
             ring_energy: vec![0.0; SHORT_TERM_SUBBLOCKS],
             subblocks_done: 0,
             current_energy: 0.0,
+            current_stereo: [0.0; 3],
+            ring_stereo: vec![[0.0; 3]; SHORT_TERM_SUBBLOCKS],
+            program_stereo: [0.0; 3],
             current_frames: 0,
             current_target: 0,
             gating_blocks: LoudnessHistogram::new(),
@@ -245,6 +292,9 @@ impl LoudnessMeter {
         self.ring_energy.fill(0.0);
         self.subblocks_done = 0;
         self.current_energy = 0.0;
+        self.current_stereo = [0.0; 3];
+        self.ring_stereo.fill([0.0; 3]);
+        self.program_stereo = [0.0; 3];
         self.current_frames = 0;
         self.current_target = self.subblock_len(0);
         self.gating_blocks.clear();
@@ -276,13 +326,18 @@ impl LoudnessMeter {
             let mut c = 0;
             while c + 1 < used {
                 let (lo, hi) = self.filters.split_at_mut(c + 1);
-                let (sa, sb) = KWeighting::sum_squares_pair(
+                let [sa, sb, sab] = KWeighting::sum_squares_pair(
                     &mut lo[c],
                     &mut hi[0],
                     &channels[c].as_ref()[pos..pos + n],
                     &channels[c + 1].as_ref()[pos..pos + n],
                 );
                 energy += self.weights[c] * sa + self.weights[c + 1] * sb;
+                if c == 0 {
+                    self.current_stereo[0] += sa;
+                    self.current_stereo[1] += sb;
+                    self.current_stereo[2] += sab;
+                }
                 c += 2;
             }
             if c < used {
@@ -320,6 +375,14 @@ impl LoudnessMeter {
     fn finish_subblock(&mut self) {
         let slot = (self.subblocks_done % SHORT_TERM_SUBBLOCKS as u64) as usize;
         self.ring_energy[slot] = self.current_energy;
+        self.ring_stereo[slot] = self.current_stereo;
+        let frames = f64::from(self.current_frames);
+        if power_to_lufs(self.current_energy / frames) >= ABSOLUTE_GATE_LUFS {
+            for (p, c) in self.program_stereo.iter_mut().zip(self.current_stereo) {
+                *p += c;
+            }
+        }
+        self.current_stereo = [0.0; 3];
         self.subblocks_done += 1;
         self.current_energy = 0.0;
         self.current_frames = 0;
@@ -355,6 +418,35 @@ impl LoudnessMeter {
         }
         let frames = (n as f64) * self.sample_rate_hz / UPDATES_PER_SECOND as f64;
         energy / frames
+    }
+
+    /// Frames still needed to complete the current 10 ms sub-block. A caller that feeds exactly
+    /// this many frames knows a sub-block (and so a momentary/short-term update) just finished.
+    pub fn frames_to_boundary(&self) -> usize {
+        (self.current_target - self.current_frames) as usize
+    }
+
+    /// Completed 10 ms sub-blocks since reset.
+    pub fn subblocks_done(&self) -> u64 {
+        self.subblocks_done
+    }
+
+    /// Stereo readings of the first two channels (all zero-information values for mono).
+    pub fn stereo_reading(&self) -> StereoReading {
+        let mut window = [0.0; 3];
+        for i in 0..MOMENTARY_SUBBLOCKS {
+            let k = (self.subblocks_done + SHORT_TERM_SUBBLOCKS as u64 - 1 - i as u64)
+                % SHORT_TERM_SUBBLOCKS as u64;
+            for (w, r) in window.iter_mut().zip(self.ring_stereo[k as usize]) {
+                *w += r;
+            }
+        }
+        StereoReading {
+            correlation_momentary: correlation(window),
+            correlation: correlation(self.program_stereo),
+            balance_lu: balance(self.program_stereo),
+            mono_loss_lu: mono_loss(self.program_stereo),
+        }
     }
 
     /// The current readings.

@@ -306,3 +306,33 @@ fn silence_and_garbage_give_safe_readings() {
     m.process(&[bad]);
     assert!(!m.reading().momentary_lufs.is_nan());
 }
+
+#[test]
+fn stereo_readings_of_known_images() {
+    let sr = 48_000.0;
+    let tone = sine_program(sr, &[(3.0, -20.0)]);
+    let inverted: Vec<f32> = tone.iter().map(|x| -x).collect();
+    let half: Vec<f32> = tone.iter().map(|x| x * 0.5).collect();
+    let mut rng = SmallRng::seed_from_u64(21);
+    let noise_a: Vec<f32> = (0..tone.len()).map(|_| rng.random_range(-0.3..0.3)).collect();
+    let noise_b: Vec<f32> = (0..tone.len()).map(|_| rng.random_range(-0.3..0.3)).collect();
+    let read = |l: &[f32], r: &[f32]| {
+        let mut m = LoudnessMeter::new(sr, 2);
+        m.process(&[l, r]);
+        m.stereo_reading()
+    };
+    let mono = read(&tone, &tone);
+    assert_near("mono corr", mono.correlation, 1.0, 1e-9);
+    assert_near("mono corr M", mono.correlation_momentary, 1.0, 1e-9);
+    assert_near("mono balance", mono.balance_lu, 0.0, 1e-9);
+    assert_near("mono loss", mono.mono_loss_lu, 0.0, 1e-9);
+    let anti = read(&tone, &inverted);
+    assert_near("anti corr", anti.correlation, -1.0, 1e-9);
+    assert_eq!(anti.mono_loss_lu, f64::NEG_INFINITY);
+    let wide = read(&noise_a, &noise_b);
+    assert!(wide.correlation.abs() < 0.05, "{wide:?}");
+    assert_near("unrelated mono loss", wide.mono_loss_lu, -3.01, 0.1);
+    let left_heavy = read(&tone, &half);
+    assert_near("balance", left_heavy.balance_lu, 20.0 * 2f64.log10(), 1e-6);
+    assert_near("in-phase corr", left_heavy.correlation, 1.0, 1e-9);
+}

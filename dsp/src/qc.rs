@@ -1,0 +1,425 @@
+//! Quality-control detectors: clipped runs, clicks, DC offset, and the event list they fill.
+//!
+//! The detectors run per sample on the raw (unweighted) signal. Events go into a list whose
+//! capacity is fixed at construction; once full, further events are only counted, so QC never
+//! allocates while processing.
+
+/// What a QC event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QcKind {
+    /// At least [`CLIP_RUN_SAMPLES`] consecutive samples at full scale.
+    ClippedRun,
+    /// True peak above the over threshold.
+    TruePeakOver,
+    /// A sudden step in the waveform unlike its neighbourhood (a click or edit discontinuity).
+    Click,
+    /// Mean sample value away from zero over the programme.
+    DcOffset,
+    /// Silence before the programme starts.
+    HeadSilence,
+    /// Silence after the programme ends.
+    TailSilence,
+    /// Correlation below [`PHASE_CORRELATION`] for at least [`PHASE_MIN_S`] while audible.
+    PhaseProblem,
+}
+
+impl QcKind {
+    /// Stable machine name (used in JSON).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ClippedRun => "clipped_run",
+            Self::TruePeakOver => "true_peak_over",
+            Self::Click => "click",
+            Self::DcOffset => "dc_offset",
+            Self::HeadSilence => "head_silence",
+            Self::TailSilence => "tail_silence",
+            Self::PhaseProblem => "phase_problem",
+        }
+    }
+}
+
+/// One finding.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QcEvent {
+    /// What was found.
+    pub kind: QcKind,
+    /// Channel index, or None when it concerns all channels.
+    pub channel: Option<u16>,
+    /// Where it starts (s from the start of the programme).
+    pub start_s: f64,
+    /// How long it lasts (s; 0 for instantaneous events).
+    pub duration_s: f64,
+    /// A figure describing it: peak (dBTP) for overs, mean (dBFS) for DC, step size for clicks,
+    /// correlation for phase problems, samples for clipped runs.
+    pub value: f64,
+}
+
+/// Samples at or above this level count as full scale: 1 − 2⁻¹⁵, the largest 16-bit value.
+pub const FULL_SCALE: f32 = 1.0 - 1.0 / 32_768.0;
+/// Consecutive full-scale samples that make a clipped run.
+pub const CLIP_RUN_SAMPLES: u32 = 3;
+/// Programme mean (absolute, linear) above which DC offset is flagged (−60 dBFS).
+pub const DC_THRESHOLD: f64 = 0.001;
+/// A click is a second difference this many times the local average second difference …
+pub const CLICK_RATIO: f32 = 30.0;
+/// … and at least this large (linear).
+pub const CLICK_MIN_STEP: f32 = 0.25;
+/// Silence threshold for head and tail (linear, −60 dBFS).
+pub const SILENCE_LEVEL: f32 = 0.001;
+/// Head or tail silence shorter than this is not reported (s).
+pub const MIN_SILENCE_S: f64 = 0.01;
+/// Correlation below which a stretch counts as a phase problem.
+pub const PHASE_CORRELATION: f64 = -0.3;
+/// Minimum length of a phase problem (s).
+pub const PHASE_MIN_S: f64 = 1.0;
+
+/// Per-channel detector state.
+#[derive(Debug, Clone, Default)]
+struct ChannelState {
+    /// Length of the current full-scale run (samples).
+    clip_run: u32,
+    /// Frame where the current full-scale run started.
+    clip_start: u64,
+    /// Previous two samples, for the second difference.
+    prev: [f32; 2],
+    /// Exponential average of |second difference| (the local "roughness").
+    rough: f32,
+    /// Samples until click detection is armed again (after a click or at the start).
+    click_holdoff: u32,
+    /// Σx over the programme (for DC).
+    sum: f64,
+}
+
+/// The sample-level detectors and the event list.
+#[derive(Debug, Clone)]
+pub struct QcDetector {
+    sample_rate_hz: f64,
+    channels: Vec<ChannelState>,
+    /// Events found so far (fixed capacity).
+    events: Vec<QcEvent>,
+    /// Events that did not fit in the list.
+    dropped: u64,
+    /// Frames processed.
+    frames: u64,
+    /// Smoothing factor of the roughness average (≈ 5 ms time constant).
+    rough_alpha: f32,
+    /// First and last frame above [`SILENCE_LEVEL`] on any channel.
+    first_sound: Option<u64>,
+    last_sound: u64,
+}
+
+impl QcDetector {
+    /// Detectors for `channels` channels keeping at most `capacity` events.
+    pub fn new(sample_rate_hz: f64, channels: usize, capacity: usize) -> Self {
+        let sr = crate::clamp_sample_rate(sample_rate_hz);
+        Self {
+            sample_rate_hz: sr,
+            channels: vec![ChannelState::default(); channels.max(1)],
+            events: Vec::with_capacity(capacity),
+            dropped: 0,
+            frames: 0,
+            rough_alpha: (1.0 - (-1.0 / (0.005 * sr)).exp()) as f32,
+            first_sound: None,
+            last_sound: 0,
+        }
+        .reset_state()
+    }
+
+    fn reset_state(mut self) -> Self {
+        self.reset();
+        self
+    }
+
+    /// Forgets everything. Does not allocate.
+    pub fn reset(&mut self) {
+        let holdoff = (0.01 * self.sample_rate_hz) as u32;
+        for c in &mut self.channels {
+            *c = ChannelState {
+                click_holdoff: holdoff,
+                ..ChannelState::default()
+            };
+        }
+        self.events.clear();
+        self.dropped = 0;
+        self.frames = 0;
+        self.first_sound = None;
+        self.last_sound = 0;
+    }
+
+    /// Adds an event if there is room; counts it otherwise.
+    pub fn push(&mut self, event: QcEvent) {
+        if self.events.len() < self.events.capacity() {
+            self.events.push(event);
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    /// Extends the last event of `kind` on `channel` to `end_s` if it ends within `gap_s` of
+    /// `start_s`, otherwise adds the event. Keeps one event per continuous stretch.
+    pub fn push_or_extend(&mut self, event: QcEvent, gap_s: f64) {
+        if let Some(last) = self
+            .events
+            .iter_mut()
+            .rev()
+            .find(|e| e.kind == event.kind && e.channel == event.channel)
+            && last.start_s + last.duration_s + gap_s >= event.start_s
+        {
+            let end = (event.start_s + event.duration_s).max(last.start_s + last.duration_s);
+            last.duration_s = end - last.start_s;
+            last.value = last.value.max(event.value);
+            return;
+        }
+        self.push(event);
+    }
+
+    fn seconds(&self, frame: u64) -> f64 {
+        frame as f64 / self.sample_rate_hz
+    }
+
+    /// Runs the detectors over one block (planar, equal lengths).
+    pub fn process<S: AsRef<[f32]>>(&mut self, channels: &[S]) {
+        let frames = channels.first().map_or(0, |c| c.as_ref().len());
+        let start = self.frames;
+        for (ch, samples) in channels.iter().enumerate().take(self.channels.len()) {
+            for (i, &x) in samples.as_ref().iter().enumerate() {
+                let x = if x.is_finite() { x } else { 0.0 };
+                let frame = start + i as u64;
+                let a = x.abs();
+                if a > SILENCE_LEVEL {
+                    if self.first_sound.is_none() {
+                        self.first_sound = Some(frame);
+                    }
+                    self.last_sound = self.last_sound.max(frame);
+                }
+                let st = &mut self.channels[ch];
+                st.sum += f64::from(x);
+                // Clipped runs.
+                if a >= FULL_SCALE {
+                    if st.clip_run == 0 {
+                        st.clip_start = frame;
+                    }
+                    st.clip_run += 1;
+                } else if st.clip_run > 0 {
+                    let (run, begin) = (st.clip_run, st.clip_start);
+                    st.clip_run = 0;
+                    if run >= CLIP_RUN_SAMPLES {
+                        let ev = QcEvent {
+                            kind: QcKind::ClippedRun,
+                            channel: Some(ch as u16),
+                            start_s: self.seconds(begin),
+                            duration_s: f64::from(run) / self.sample_rate_hz,
+                            value: f64::from(run),
+                        };
+                        self.push(ev);
+                    }
+                }
+                // Clicks: a second difference far above the local roughness.
+                let st = &mut self.channels[ch];
+                let d2 = (x - 2.0 * st.prev[0] + st.prev[1]).abs();
+                st.prev = [x, st.prev[0]];
+                let is_click = st.click_holdoff == 0
+                    && d2 >= CLICK_MIN_STEP
+                    && d2 > CLICK_RATIO * st.rough
+                    && a < FULL_SCALE;
+                st.rough += self.rough_alpha * (d2 - st.rough);
+                if st.click_holdoff > 0 {
+                    st.click_holdoff -= 1;
+                }
+                if is_click {
+                    st.click_holdoff = (0.05 * self.sample_rate_hz) as u32;
+                    let ev = QcEvent {
+                        kind: QcKind::Click,
+                        channel: Some(ch as u16),
+                        start_s: self.seconds(frame),
+                        duration_s: 0.0,
+                        value: f64::from(d2),
+                    };
+                    self.push(ev);
+                }
+            }
+        }
+        self.frames += frames as u64;
+    }
+
+    /// Closes open runs and adds the programme-level findings (DC, head and tail silence).
+    /// Call once at the end; `events` is then complete.
+    pub fn finish(&mut self) {
+        for ch in 0..self.channels.len() {
+            let st = &self.channels[ch];
+            if st.clip_run >= CLIP_RUN_SAMPLES {
+                let ev = QcEvent {
+                    kind: QcKind::ClippedRun,
+                    channel: Some(ch as u16),
+                    start_s: self.seconds(st.clip_start),
+                    duration_s: f64::from(st.clip_run) / self.sample_rate_hz,
+                    value: f64::from(st.clip_run),
+                };
+                self.channels[ch].clip_run = 0;
+                self.push(ev);
+            }
+            let st = &self.channels[ch];
+            if self.frames > 0 {
+                let mean = st.sum / self.frames as f64;
+                if mean.abs() > DC_THRESHOLD {
+                    let ev = QcEvent {
+                        kind: QcKind::DcOffset,
+                        channel: Some(ch as u16),
+                        start_s: 0.0,
+                        duration_s: self.seconds(self.frames),
+                        value: crate::level::gain_to_db_f64(mean.abs()),
+                    };
+                    self.push(ev);
+                }
+            }
+        }
+        let total = self.seconds(self.frames);
+        let (head, tail) = match self.first_sound {
+            Some(first) => (self.seconds(first), total - self.seconds(self.last_sound + 1)),
+            None => (total, 0.0),
+        };
+        for (kind, start, len) in [
+            (QcKind::HeadSilence, 0.0, head),
+            (QcKind::TailSilence, total - tail, tail),
+        ] {
+            if len >= MIN_SILENCE_S {
+                self.push(QcEvent {
+                    kind,
+                    channel: None,
+                    start_s: start,
+                    duration_s: len,
+                    value: len,
+                });
+            }
+        }
+    }
+
+    /// Events found so far, in the order found.
+    pub fn events(&self) -> &[QcEvent] {
+        &self.events
+    }
+
+    /// Events that did not fit in the list.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Silence before the first sound (s), or None if nothing sounded yet.
+    pub fn head_silence_s(&self) -> Option<f64> {
+        self.first_sound.map(|f| self.seconds(f))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(sr: f64, chans: &[Vec<f32>]) -> QcDetector {
+        let mut q = QcDetector::new(sr, chans.len(), 64);
+        q.process(chans);
+        q.finish();
+        q
+    }
+
+    fn kinds(q: &QcDetector) -> Vec<QcKind> {
+        q.events().iter().map(|e| e.kind).collect()
+    }
+
+    fn tone(sr: f64, secs: f64, amp: f32) -> Vec<f32> {
+        (0..(sr * secs) as usize)
+            .map(|n| amp * (2.0 * std::f32::consts::PI * 440.0 * n as f32 / sr as f32).sin())
+            .collect()
+    }
+
+    #[test]
+    fn clean_tone_has_no_findings() {
+        let q = run(48_000.0, &[tone(48_000.0, 2.0, 0.5)]);
+        assert!(q.events().is_empty(), "{:?}", q.events());
+    }
+
+    #[test]
+    fn finds_clipped_runs_with_position_and_length() {
+        let sr = 48_000.0;
+        let mut x = tone(sr, 1.0, 0.5);
+        for s in &mut x[24_000..24_005] {
+            *s = 1.0;
+        }
+        // Two full-scale samples are not a run.
+        x[30_000] = -1.0;
+        x[30_001] = -1.0;
+        let q = run(sr, &[x]);
+        let clips: Vec<_> = q.events().iter().filter(|e| e.kind == QcKind::ClippedRun).collect();
+        assert_eq!(clips.len(), 1, "{:?}", q.events());
+        assert!((clips[0].start_s - 0.5).abs() < 1e-9);
+        assert_eq!(clips[0].value, 5.0);
+    }
+
+    #[test]
+    fn finds_a_click_but_not_a_drum_like_transient() {
+        let sr = 44_100.0;
+        let mut x = tone(sr, 2.0, 0.2);
+        x[44_100] += 0.6; // a one-sample spike
+        // A decaying 80 Hz burst with a fast attack is music, not a click.
+        for n in 0..4410 {
+            let t = n as f32 / sr as f32;
+            x[60_000 + n] += 0.7 * (2.0 * std::f32::consts::PI * 80.0 * t).sin() * (-t * 30.0).exp();
+        }
+        let q = run(sr, &[x]);
+        let clicks: Vec<_> = q.events().iter().filter(|e| e.kind == QcKind::Click).collect();
+        assert_eq!(clicks.len(), 1, "{:?}", q.events());
+        assert!((clicks[0].start_s - 1.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn finds_dc_and_silences() {
+        let sr = 48_000.0;
+        let mut x = vec![0.0f32; 24_000];
+        x.extend(tone(sr, 1.0, 0.3).iter().map(|s| s + 0.01));
+        x.extend(vec![0.0f32; 48_000]);
+        let q = run(sr, &[x]);
+        let k = kinds(&q);
+        assert!(k.contains(&QcKind::DcOffset), "{k:?}");
+        let head = q.events().iter().find(|e| e.kind == QcKind::HeadSilence).unwrap();
+        assert!((head.duration_s - 0.5).abs() < 1e-3, "{head:?}");
+        let tail = q.events().iter().find(|e| e.kind == QcKind::TailSilence).unwrap();
+        assert!((tail.duration_s - 1.0).abs() < 1e-3, "{tail:?}");
+    }
+
+    #[test]
+    fn event_list_never_grows_past_its_capacity() {
+        let sr = 8_000.0;
+        let mut x = vec![0.1f32; 80_000];
+        for k in 0..500 {
+            for s in &mut x[k * 150..k * 150 + 4] {
+                *s = 1.0;
+            }
+        }
+        let mut q = QcDetector::new(sr, 1, 16);
+        let cap = q.events.capacity();
+        q.process(&[x]);
+        q.finish();
+        assert_eq!(q.events().len(), cap);
+        assert!(q.dropped() > 400);
+        assert_eq!(q.events.capacity(), cap);
+    }
+
+    #[test]
+    fn extends_continuous_stretches() {
+        let mut q = QcDetector::new(48_000.0, 1, 8);
+        for i in 0..5 {
+            q.push_or_extend(
+                QcEvent {
+                    kind: QcKind::TruePeakOver,
+                    channel: None,
+                    start_s: 1.0 + 0.01 * f64::from(i),
+                    duration_s: 0.01,
+                    value: f64::from(i),
+                },
+                0.0,
+            );
+        }
+        assert_eq!(q.events().len(), 1);
+        assert!((q.events()[0].duration_s - 0.05).abs() < 1e-9);
+        assert_eq!(q.events()[0].value, 4.0);
+    }
+}
