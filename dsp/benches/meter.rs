@@ -3,8 +3,8 @@
 //!
 //! Run with `cargo xtask bench` (or `cargo bench -p lathe-dsp --bench meter`).
 
+use lathe_dsp::analyzer::{Analyzer, AnalyzerConfig};
 use lathe_dsp::loudness::LoudnessMeter;
-use lathe_dsp::peak::block_peak;
 use lathe_dsp::true_peak::TruePeakMeter;
 use std::hint::black_box;
 use std::time::Instant;
@@ -58,20 +58,13 @@ fn main() {
     );
 
     let ours = best_of(|| {
-        let sr = f64::from(SAMPLE_RATE);
-        let mut loud = LoudnessMeter::new(sr, 2);
-        let mut tp = [TruePeakMeter::new(sr), TruePeakMeter::new(sr)];
-        let mut sample_peak = 0.0f32;
+        let mut a = Analyzer::new(f64::from(SAMPLE_RATE), 2, AnalyzerConfig::default());
         for start in (0..audio[0].len()).step_by(BLOCK) {
             let end = (start + BLOCK).min(audio[0].len());
-            let block = [&audio[0][start..end], &audio[1][start..end]];
-            loud.process(&block);
-            for (m, ch) in tp.iter_mut().zip(block) {
-                m.process(ch);
-                sample_peak = sample_peak.max(block_peak(ch));
-            }
+            black_box(a.process(&[&audio[0][start..end], &audio[1][start..end]]));
         }
-        black_box((loud.reading(), tp[0].max(), tp[1].max(), sample_peak));
+        a.finish();
+        black_box(a.report());
     });
 
     let theirs = best_of(|| {
@@ -122,7 +115,7 @@ fn main() {
     let x_ours = duration_s / ours;
     let x_theirs = duration_s / theirs;
     println!(
-        "lathe-dsp meter (M/S/I/LRA, true peak, sample peak): {ours:.3} s = {x_ours:.0}x realtime"
+        "lathe-dsp analyzer (M/S/I/LRA, sample + true peak per channel, PLR/PSR/crest, stereo, QC): {ours:.3} s = {x_ours:.0}x realtime"
     );
     println!(
         "ebur128 crate (I + LRA + true peak):                 {theirs:.3} s = {x_theirs:.0}x realtime"

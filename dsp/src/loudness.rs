@@ -178,12 +178,20 @@ pub struct StereoReading {
 /// Correlation coefficient from Σl², Σr², Σl·r; 1 for silence (nothing to disagree about).
 fn correlation([ll, rr, lr]: [f64; 3]) -> f64 {
     let d = (ll * rr).sqrt();
-    if d > 0.0 { (lr / d).clamp(-1.0, 1.0) } else { 1.0 }
+    if d > 0.0 {
+        (lr / d).clamp(-1.0, 1.0)
+    } else {
+        1.0
+    }
 }
 
 /// 10·log10(Σl² / Σr²); 0 when either side is silent.
 fn balance([ll, rr, _]: [f64; 3]) -> f64 {
-    if ll > 0.0 && rr > 0.0 { 10.0 * (ll / rr).log10() } else { 0.0 }
+    if ll > 0.0 && rr > 0.0 {
+        10.0 * (ll / rr).log10()
+    } else {
+        0.0
+    }
 }
 
 /// Loudness of the mono sum (l+r)/2 on both channels relative to the stereo loudness:
@@ -192,7 +200,11 @@ fn mono_loss([ll, rr, lr]: [f64; 3]) -> f64 {
     let stereo = ll + rr;
     if stereo > 0.0 {
         let mono = (ll + 2.0 * lr + rr) / 2.0;
-        if mono > 0.0 { 10.0 * (mono / stereo).log10() } else { f64::NEG_INFINITY }
+        if mono > 0.0 {
+            10.0 * (mono / stereo).log10()
+        } else {
+            f64::NEG_INFINITY
+        }
     } else {
         0.0
     }

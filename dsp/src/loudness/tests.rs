@@ -314,8 +314,12 @@ fn stereo_readings_of_known_images() {
     let inverted: Vec<f32> = tone.iter().map(|x| -x).collect();
     let half: Vec<f32> = tone.iter().map(|x| x * 0.5).collect();
     let mut rng = SmallRng::seed_from_u64(21);
-    let noise_a: Vec<f32> = (0..tone.len()).map(|_| rng.random_range(-0.3..0.3)).collect();
-    let noise_b: Vec<f32> = (0..tone.len()).map(|_| rng.random_range(-0.3..0.3)).collect();
+    let noise_a: Vec<f32> = (0..tone.len())
+        .map(|_| rng.random_range(-0.3..0.3))
+        .collect();
+    let noise_b: Vec<f32> = (0..tone.len())
+        .map(|_| rng.random_range(-0.3..0.3))
+        .collect();
     let read = |l: &[f32], r: &[f32]| {
         let mut m = LoudnessMeter::new(sr, 2);
         m.process(&[l, r]);
