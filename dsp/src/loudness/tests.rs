@@ -340,3 +340,100 @@ fn stereo_readings_of_known_images() {
     assert_near("balance", left_heavy.balance_lu, 20.0 * 2f64.log10(), 1e-6);
     assert_near("in-phase corr", left_heavy.correlation, 1.0, 1e-9);
 }
+
+/// Feeds `mono` (as both channels) in 10 ms steps and calls `seen(t_s, reading)` after each step.
+fn scan(sr: f64, mono: &[f32], mut seen: impl FnMut(f64, LoudnessReading)) {
+    let mut m = LoudnessMeter::new(sr, 2);
+    let step = (sr / 100.0) as usize;
+    let mut t = 0;
+    while t < mono.len() {
+        let end = (t + step).min(mono.len());
+        m.process(&[&mono[t..end], &mono[t..end]]);
+        t = end;
+        seen(t as f64 / sr, m.reading());
+    }
+}
+
+#[test]
+fn tech3341_case_9_short_term_is_constant() {
+    for sr in [44_100.0, 48_000.0] {
+        let segs: Vec<(f64, f64)> = (0..5)
+            .flat_map(|_| [(1.34, -20.0), (1.66, -30.0)])
+            .collect();
+        scan(sr, &sine_program(sr, &segs), |t, r| {
+            if t >= 3.0 {
+                assert_near("case 9 S", r.short_term_lufs, -23.0, 0.1);
+            }
+        });
+    }
+}
+
+#[test]
+fn tech3341_cases_10_and_13_max_of_a_late_burst() {
+    for sr in [44_100.0, 48_000.0] {
+        for i in 0..20 {
+            let mono = sine_program(
+                sr,
+                &[(i as f64 * 0.15, -200.0), (3.0, -23.0), (1.0, -200.0)],
+            );
+            let r = measure_stereo(sr, &mono);
+            assert_near("case 10 max S", r.short_term_max_lufs, -23.0, TOL_LU);
+            let mono = sine_program(
+                sr,
+                &[(i as f64 * 0.02, -200.0), (0.4, -23.0), (1.0, -200.0)],
+            );
+            let r = measure_stereo(sr, &mono);
+            assert_near("case 13 max M", r.momentary_max_lufs, -23.0, TOL_LU);
+        }
+    }
+}
+
+#[test]
+fn tech3341_cases_11_and_14_max_per_segment() {
+    for sr in [44_100.0, 48_000.0] {
+        // Case 11: 20 × (i·0.15 s silence, 3 s at −38+i, 3 − i·0.15 s silence), one programme.
+        let mut segs = Vec::new();
+        let mut bounds = Vec::new();
+        let mut t = 0.0;
+        for i in 0..20 {
+            let pre = i as f64 * 0.15;
+            segs.extend([(pre, -200.0), (3.0, -38.0 + i as f64), (3.0 - pre, -200.0)]);
+            bounds.push((t, t + 6.0, -38.0 + i as f64));
+            t += 6.0;
+        }
+        let mut max = [f64::NEG_INFINITY; 20];
+        scan(sr, &sine_program(sr, &segs), |t, r| {
+            if let Some(k) = bounds
+                .iter()
+                .position(|&(a, b, _)| t > a + 1e-9 && t <= b + 1e-9)
+            {
+                max[k] = max[k].max(r.short_term_lufs);
+            }
+        });
+        for (k, &(_, _, want)) in bounds.iter().enumerate() {
+            assert_near("case 11 max S", max[k], want, TOL_LU);
+        }
+        // Case 14: 20 × (i·20 ms silence, 400 ms at −38+i, 400 − i·20 ms silence).
+        let mut segs = Vec::new();
+        let mut bounds = Vec::new();
+        let mut t = 0.0;
+        for i in 0..20 {
+            let pre = i as f64 * 0.02;
+            segs.extend([(pre, -200.0), (0.4, -38.0 + i as f64), (0.4 - pre, -200.0)]);
+            bounds.push((t, t + 0.8, -38.0 + i as f64));
+            t += 0.8;
+        }
+        let mut max = [f64::NEG_INFINITY; 20];
+        scan(sr, &sine_program(sr, &segs), |t, r| {
+            if let Some(k) = bounds
+                .iter()
+                .position(|&(a, b, _)| t > a + 1e-9 && t <= b + 1e-9)
+            {
+                max[k] = max[k].max(r.momentary_lufs);
+            }
+        });
+        for (k, &(_, _, want)) in bounds.iter().enumerate() {
+            assert_near("case 14 max M", max[k], want, TOL_LU);
+        }
+    }
+}
