@@ -14,6 +14,7 @@ pub mod level;
 pub mod loudness;
 pub mod peak;
 pub mod qc;
+pub mod targets;
 pub mod true_peak;
 
 /// Lowest sample rate any processor accepts, in Hz.
