@@ -1,212 +1,282 @@
 //! `lathe`: Lathe's DSP offline.
 //!
 //! ```text
-//! lathe analyze FILE.wav...    loudness and peaks of each file, as Lathe Meter measures them
+//! lathe analyze FILE... [--json] [--target NAME]
 //! ```
-//! WAV (16/24/32-bit integer, 32-bit float; mono, stereo, 5.0, 5.1) is read for now; other formats
-//! follow. Unreadable or hostile files get a one-line error and exit status 1.
+//! Reads WAV, AIFF, FLAC and MP3; prints loudness, peaks, dynamics, stereo and QC findings as
+//! Lathe Meter measures them. Exit status: 0 all good, 1 a file could not be read, 2 usage,
+//! 3 a file misses the target.
 
-use anyhow::{Context, Result, bail};
-use lathe_dsp::level::{gain_to_db, gain_to_db_f64};
-use lathe_dsp::loudness::{LoudnessMeter, LoudnessReading};
-use lathe_dsp::true_peak::TruePeakMeter;
+mod decode;
+
+use anyhow::Result;
+use decode::AudioFile;
+use lathe_dsp::analyzer::{Analyzer, AnalyzerConfig, ProgramReport};
+use lathe_dsp::targets::{self, Target, Verdict};
+use serde_json::{Value, json};
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 
-/// What `analyze` measures in one file.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Analysis {
-    /// Channels in the file.
-    pub channels: usize,
-    /// Sample rate (Hz).
-    pub sample_rate: u32,
-    /// Duration (s).
-    pub duration_s: f64,
-    /// Loudness readings at the end of the file.
-    pub loudness: LoudnessReading,
-    /// Highest true peak over all channels (dBTP).
-    pub true_peak_dbtp: f64,
-    /// Highest sample peak over all channels (dBFS).
-    pub sample_peak_dbfs: f64,
+/// Files shorter than this get no progress display (s).
+const PROGRESS_MIN_S: f64 = 30.0;
+
+/// What `analyze` found in one file.
+pub struct FileAnalysis {
+    /// The analyzer's report.
+    pub report: ProgramReport,
+    /// Packets the decoder skipped as damaged.
+    pub corrupt_packets: u64,
 }
 
-/// Channel weights of BS.1770 for a channel count (5.1: L R C LFE Ls Rs, LFE excluded).
-fn weights(channels: usize) -> Result<Vec<f64>> {
-    Ok(match channels {
-        1 | 2 => vec![1.0; channels],
-        5 => vec![1.0, 1.0, 1.0, 1.41, 1.41],
-        6 => vec![1.0, 1.0, 1.0, 0.0, 1.41, 1.41],
-        n => bail!("{n} channels: only mono, stereo, 5.0 and 5.1 are measured"),
-    })
-}
-
-/// Frames read and measured per chunk: bounded memory for files of any length.
-const CHUNK_FRAMES: usize = 8192;
-
-/// Measures a WAV file.
-pub fn analyze(path: &Path) -> Result<Analysis> {
-    let mut reader = hound::WavReader::open(path).context("not a readable WAV file")?;
-    let spec = reader.spec();
-    let channels = usize::from(spec.channels);
-    if channels == 0 {
-        bail!("the file declares 0 channels");
-    }
-    if !(8_000..=384_000).contains(&spec.sample_rate) {
-        bail!(
-            "sample rate {} Hz is outside 8 kHz … 384 kHz",
-            spec.sample_rate
-        );
-    }
-    let sr = f64::from(spec.sample_rate);
-    let mut loudness = LoudnessMeter::with_weights(sr, &weights(channels)?);
-    let mut true_peaks: Vec<TruePeakMeter> =
-        (0..channels).map(|_| TruePeakMeter::new(sr)).collect();
-    let mut sample_peak = 0.0f32;
-    let scale = match (spec.sample_format, spec.bits_per_sample) {
-        (hound::SampleFormat::Float, 32) => None,
-        (hound::SampleFormat::Int, b @ 8..=32) => Some(1.0 / (1u64 << (b - 1)) as f32),
-        (f, b) => bail!("unsupported sample format {f:?} with {b} bits"),
-    };
-    let mut planar = vec![Vec::with_capacity(CHUNK_FRAMES); channels];
-    let mut frames = 0u64;
-    let mut samples: Box<dyn Iterator<Item = Result<f32, hound::Error>>> = match scale {
-        None => Box::new(reader.samples::<f32>()),
-        Some(k) => Box::new(
-            reader
-                .samples::<i32>()
-                .map(move |r| r.map(|v| v as f32 * k)),
-        ),
-    };
-    loop {
-        for ch in &mut planar {
-            ch.clear();
-        }
-        'fill: for _ in 0..CHUNK_FRAMES {
-            for ch in planar.iter_mut() {
-                match samples.next() {
-                    Some(s) => ch.push(s.context("the file is truncated or corrupt")?),
-                    None => break 'fill,
-                }
+/// Measures one file.
+pub fn analyze(path: &Path, over_threshold_dbtp: f64, progress: bool) -> Result<FileAnalysis> {
+    let mut file = AudioFile::open(path)?;
+    let mut analyzer = Analyzer::new(
+        f64::from(file.sample_rate),
+        file.channels,
+        AnalyzerConfig {
+            over_threshold_dbtp,
+            ..AnalyzerConfig::default()
+        },
+    );
+    let mut planar = vec![Vec::new(); file.channels];
+    let total = file.declared_frames.unwrap_or(0);
+    let show = progress && total as f64 / f64::from(file.sample_rate) >= PROGRESS_MIN_S;
+    let mut shown = u64::MAX;
+    while file.next_chunk(&mut planar)? {
+        analyzer.process(&planar);
+        if show {
+            let pct = (file.frames_read * 100 / total.max(1)).min(100);
+            if pct != shown {
+                shown = pct;
+                let bar = "#".repeat((pct / 4) as usize);
+                eprint!("\r  [{bar:<25}] {pct:>3}% {}", path.display());
+                let _ = std::io::stderr().flush();
             }
         }
-        let n = planar.iter().map(Vec::len).min().unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        for ch in &mut planar {
-            ch.truncate(n);
-        }
-        loudness.process(&planar);
-        for (meter, ch) in true_peaks.iter_mut().zip(&planar) {
-            meter.process(ch);
-            sample_peak = sample_peak.max(lathe_dsp::peak::block_peak(ch));
-        }
-        frames += n as u64;
     }
-    let true_peak = true_peaks
-        .iter_mut()
-        .map(TruePeakMeter::finish)
-        .fold(0.0f32, f32::max);
-    Ok(Analysis {
-        channels,
-        sample_rate: spec.sample_rate,
-        duration_s: frames as f64 / sr,
-        loudness: loudness.reading(),
-        true_peak_dbtp: f64::from(gain_to_db(true_peak)),
-        sample_peak_dbfs: gain_to_db_f64(f64::from(sample_peak)),
+    if show {
+        eprint!(
+            "\r{:width$}\r",
+            "",
+            width = 40 + path.display().to_string().len()
+        );
+    }
+    analyzer.finish();
+    Ok(FileAnalysis {
+        report: analyzer.report(),
+        corrupt_packets: file.corrupt_packets,
     })
+}
+
+/// A finite number, or JSON null for ±inf / NaN (silence has no loudness).
+fn num(v: f64) -> Value {
+    if v.is_finite() {
+        json!((v * 1000.0).round() / 1000.0)
+    } else {
+        Value::Null
+    }
+}
+
+fn to_json(file: &str, a: &FileAnalysis, target: Option<(&Target, Verdict)>) -> Value {
+    let r = &a.report;
+    let qc: Vec<Value> =
+        r.qc.iter()
+            .map(|e| {
+                json!({
+                    "kind": e.kind.name(),
+                    "channel": e.channel,
+                    "start_s": num(e.start_s),
+                    "duration_s": num(e.duration_s),
+                    "value": num(e.value),
+                })
+            })
+            .collect();
+    let mut v = json!({
+        "file": file,
+        "channels": r.channels,
+        "sample_rate": r.sample_rate_hz as u32,
+        "duration_s": num(r.duration_s),
+        "integrated_lufs": num(r.loudness.integrated_lufs),
+        "loudness_range_lu": num(r.loudness.loudness_range_lu),
+        "momentary_max_lufs": num(r.loudness.momentary_max_lufs),
+        "short_term_max_lufs": num(r.loudness.short_term_max_lufs),
+        "true_peak_dbtp": num(r.true_peak_max_dbtp),
+        "true_peak_per_channel_dbtp": r.true_peak_dbtp.iter().map(|&v| num(v)).collect::<Vec<_>>(),
+        "sample_peak_dbfs": num(r.sample_peak_max_dbfs),
+        "sample_peak_per_channel_dbfs": r.sample_peak_dbfs.iter().map(|&v| num(v)).collect::<Vec<_>>(),
+        "plr_db": num(r.plr_db),
+        "psr_min_db": num(r.psr_min_db),
+        "crest_db": num(r.crest_db),
+        "correlation": num(r.stereo.correlation),
+        "balance_lu": num(r.stereo.balance_lu),
+        "mono_loss_lu": num(r.stereo.mono_loss_lu),
+        "corrupt_packets": a.corrupt_packets,
+        "qc": qc,
+        "qc_dropped": r.qc_dropped,
+    });
+    if let Some((t, verdict)) = target {
+        v["target"] = json!({
+            "id": t.id,
+            "integrated_lufs": t.integrated_lufs,
+            "true_peak_max_dbtp": t.true_peak_max_dbtp,
+            "distance_lu": num(verdict.distance_lu),
+            "loudness_ok": verdict.loudness_ok,
+            "true_peak_ok": verdict.true_peak_ok,
+            "playback_gain_db": num(verdict.playback_gain_db),
+            "summary": t.describe(&verdict),
+        });
+    }
+    v
+}
+
+fn fmt(v: f64, unit: &str) -> String {
+    if v.is_finite() {
+        format!("{v:7.1} {unit}")
+    } else {
+        format!("   -inf {unit}")
+    }
+}
+
+fn print_text(file: &str, a: &FileAnalysis, target: Option<(&Target, Verdict)>) {
+    let r = &a.report;
+    let l = &r.loudness;
+    println!("{file}");
+    println!(
+        "  {} ch, {} Hz, {:.2} s",
+        r.channels, r.sample_rate_hz, r.duration_s
+    );
+    println!("  integrated       {}", fmt(l.integrated_lufs, "LUFS"));
+    println!("  loudness range   {}", fmt(l.loudness_range_lu, "LU"));
+    println!("  max momentary    {}", fmt(l.momentary_max_lufs, "LUFS"));
+    println!("  max short-term   {}", fmt(l.short_term_max_lufs, "LUFS"));
+    println!("  true peak        {}", fmt(r.true_peak_max_dbtp, "dBTP"));
+    println!("  sample peak      {}", fmt(r.sample_peak_max_dbfs, "dBFS"));
+    println!("  PLR              {}", fmt(r.plr_db, "dB"));
+    println!("  lowest PSR       {}", fmt(r.psr_min_db, "dB"));
+    println!("  crest factor     {}", fmt(r.crest_db, "dB"));
+    if r.channels >= 2 {
+        println!("  correlation      {:7.2}", r.stereo.correlation);
+        println!("  balance L-R      {}", fmt(r.stereo.balance_lu, "LU"));
+        println!("  mono sum         {}", fmt(r.stereo.mono_loss_lu, "LU"));
+    }
+    if a.corrupt_packets > 0 {
+        println!(
+            "  WARNING: {} damaged packets were skipped",
+            a.corrupt_packets
+        );
+    }
+    if r.qc.is_empty() {
+        println!("  QC: nothing found");
+    } else {
+        println!("  QC:");
+        for e in &r.qc {
+            let ch = e.channel.map_or(String::new(), |c| format!(" ch{}", c + 1));
+            println!(
+                "    {:>9.3} s  {:<15}{ch}  {:.3} s  ({:.2})",
+                e.start_s,
+                e.kind.name(),
+                e.duration_s,
+                e.value
+            );
+        }
+        if r.qc_dropped > 0 {
+            println!("    … and {} more", r.qc_dropped);
+        }
+    }
+    if let Some((t, v)) = target {
+        let ok = |b: bool| if b { "ok" } else { "MISSED" };
+        println!(
+            "  target {}: loudness {} ({:+.1} LU), true peak {} (limit {:.1} dBTP); {}",
+            t.name,
+            ok(v.loudness_ok),
+            v.distance_lu,
+            ok(v.true_peak_ok),
+            t.true_peak_max_dbtp,
+            t.describe(&v)
+        );
+    }
+}
+
+fn usage() -> ! {
+    eprintln!("usage: lathe analyze FILE... [--json] [--target NAME]");
+    eprintln!(
+        "targets: {}",
+        targets::TARGETS
+            .iter()
+            .map(|t| t.id)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    std::process::exit(2);
 }
 
 fn main() {
+    // Decoder panics on hostile files are caught and reported as errors; keep stderr clean.
+    std::panic::set_hook(Box::new(|_| {}));
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some((command, files)) = args.split_first() else {
-        eprintln!("usage: lathe analyze FILE.wav...");
-        std::process::exit(2);
+    let Some((command, rest)) = args.split_first() else {
+        usage()
     };
-    if command != "analyze" || files.is_empty() {
-        eprintln!("usage: lathe analyze FILE.wav...");
-        std::process::exit(2);
+    if command != "analyze" {
+        usage();
     }
-    let mut failed = false;
-    for file in files {
-        match analyze(Path::new(file)) {
+    let mut json_out = false;
+    let mut target = None;
+    let mut files = Vec::new();
+    let mut it = rest.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--json" => json_out = true,
+            "--target" => {
+                let name = it.next().unwrap_or_else(|| usage());
+                target = Some(targets::find(name).unwrap_or_else(|| {
+                    eprintln!("lathe: unknown target {name:?}");
+                    usage()
+                }));
+            }
+            s if s.starts_with("--") => usage(),
+            _ => files.push(a.clone()),
+        }
+    }
+    if files.is_empty() {
+        usage();
+    }
+    let over = target.map_or(-1.0, |t: &Target| t.true_peak_max_dbtp);
+    let progress = std::io::stderr().is_terminal();
+    let mut code = 0;
+    for file in &files {
+        match analyze(Path::new(file), over, progress) {
             Ok(a) => {
-                let r = &a.loudness;
-                println!("{file}");
-                println!(
-                    "  {} ch, {} Hz, {:.2} s",
-                    a.channels, a.sample_rate, a.duration_s
-                );
-                println!("  integrated        {:>7.1} LUFS", r.integrated_lufs);
-                println!("  loudness range    {:>7.1} LU", r.loudness_range_lu);
-                println!("  max momentary     {:>7.1} LUFS", r.momentary_max_lufs);
-                println!("  max short-term    {:>7.1} LUFS", r.short_term_max_lufs);
-                println!("  true peak         {:>7.2} dBTP", a.true_peak_dbtp);
-                println!("  sample peak       {:>7.2} dBFS", a.sample_peak_dbfs);
+                let verdict = target.map(|t| {
+                    (
+                        t,
+                        t.judge(
+                            a.report.loudness.integrated_lufs,
+                            a.report.true_peak_max_dbtp,
+                        ),
+                    )
+                });
+                if json_out {
+                    println!("{}", to_json(file, &a, verdict));
+                } else {
+                    print_text(file, &a, verdict);
+                }
+                if let Some((_, v)) = verdict
+                    && !(v.loudness_ok && v.true_peak_ok)
+                    && code == 0
+                {
+                    code = 3;
+                }
             }
             Err(e) => {
                 eprintln!("lathe: {file}: {e:#}");
-                failed = true;
+                code = 1;
             }
         }
     }
-    std::process::exit(i32::from(failed));
+    std::process::exit(code);
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn write_tone(path: &Path, sr: u32, channels: u16, dbfs: f64, secs: f64, bits: u16) {
-        let spec = hound::WavSpec {
-            channels,
-            sample_rate: sr,
-            bits_per_sample: bits,
-            sample_format: hound::SampleFormat::Int,
-        };
-        let mut w = hound::WavWriter::create(path, spec).unwrap();
-        let amp = 10f64.powf(dbfs / 20.0) * f64::from((1u32 << (bits - 1)) - 1);
-        for n in 0..(f64::from(sr) * secs) as usize {
-            let v = (amp * (std::f64::consts::TAU * 1000.0 * n as f64 / f64::from(sr)).sin())
-                .round() as i32;
-            for _ in 0..channels {
-                w.write_sample(v).unwrap();
-            }
-        }
-        w.finalize().unwrap();
-    }
-
-    fn temp(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("lathe-cli-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join(name)
-    }
-
-    #[test]
-    fn measures_tech3341_case_1_from_a_file() {
-        let p = temp("case1.wav");
-        write_tone(&p, 48_000, 2, -23.0, 20.0, 24);
-        let a = analyze(&p).unwrap();
-        assert_eq!((a.channels, a.sample_rate), (2, 48_000));
-        assert!((a.duration_s - 20.0).abs() < 1e-9);
-        assert!((a.loudness.integrated_lufs + 23.0).abs() < 0.05, "{a:?}");
-        assert!((a.sample_peak_dbfs + 23.0).abs() < 0.01, "{a:?}");
-        assert!((a.true_peak_dbtp + 23.0).abs() < 0.05, "{a:?}");
-    }
-
-    #[test]
-    fn hostile_files_give_errors_not_panics() {
-        let empty = temp("empty.wav");
-        std::fs::write(&empty, b"").unwrap();
-        assert!(analyze(&empty).is_err());
-        let junk = temp("junk.wav");
-        std::fs::write(&junk, b"RIFF\xff\xff\xff\xffWAVEfmt garbage garbage").unwrap();
-        assert!(analyze(&junk).is_err());
-        let good = temp("good.wav");
-        write_tone(&good, 44_100, 1, -20.0, 1.0, 16);
-        let bytes = std::fs::read(&good).unwrap();
-        let cut = temp("cut.wav");
-        std::fs::write(&cut, &bytes[..bytes.len() / 2 + 1]).unwrap();
-        assert!(analyze(&cut).is_err());
-        assert!(analyze(Path::new("/nonexistent/lathe.wav")).is_err());
-    }
-}
+mod tests;

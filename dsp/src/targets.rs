@@ -194,7 +194,10 @@ mod tests {
         assert!((v.playback_gain_db - 3.0).abs() < 1e-9);
         let youtube = find("youtube").unwrap();
         assert_eq!(youtube.judge(-20.0, -4.0).playback_gain_db, 0.0);
-        assert_eq!(youtube.describe(&youtube.judge(-20.0, -4.0)), "YouTube leaves this as it is");
+        assert_eq!(
+            youtube.describe(&youtube.judge(-20.0, -4.0)),
+            "YouTube leaves this as it is"
+        );
         let ebu = find("ebu-r128").unwrap();
         let v = ebu.judge(-23.4, -1.5);
         assert!(v.loudness_ok && v.true_peak_ok);
@@ -205,7 +208,11 @@ mod tests {
         assert_eq!(cd.describe(&v), "CD / club plays this as mastered");
         assert!(find("nowhere").is_none());
         // Silence never passes a loudness target.
-        assert!(!spotify.judge(f64::NEG_INFINITY, f64::NEG_INFINITY).loudness_ok);
+        assert!(
+            !spotify
+                .judge(f64::NEG_INFINITY, f64::NEG_INFINITY)
+                .loudness_ok
+        );
     }
 
     #[test]

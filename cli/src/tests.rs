@@ -1,0 +1,208 @@
+use super::*;
+
+fn write_tone(path: &Path, sr: u32, channels: u16, dbfs: f64, secs: f64, bits: u16) {
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate: sr,
+        bits_per_sample: bits,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    let amp = 10f64.powf(dbfs / 20.0) * f64::from((1u32 << (bits - 1)) - 1);
+    for n in 0..(f64::from(sr) * secs) as usize {
+        let v = (amp * (std::f64::consts::TAU * 1000.0 * n as f64 / f64::from(sr)).sin()).round()
+            as i32;
+        for _ in 0..channels {
+            w.write_sample(v).unwrap();
+        }
+    }
+    w.finalize().unwrap();
+}
+
+fn temp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("lathe-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn measures_tech3341_case_1_from_a_file() {
+    let p = temp("case1.wav");
+    write_tone(&p, 48_000, 2, -23.0, 20.0, 24);
+    let a = analyze(&p, -1.0, false).unwrap();
+    let r = &a.report;
+    assert_eq!((r.channels, r.sample_rate_hz), (2, 48_000.0));
+    assert!((r.duration_s - 20.0).abs() < 1e-9);
+    assert!((r.loudness.integrated_lufs + 23.0).abs() < 0.05);
+    assert!((r.sample_peak_max_dbfs + 23.0).abs() < 0.01);
+    assert!((r.true_peak_max_dbtp + 23.0).abs() < 0.05);
+    let v = to_json("case1.wav", &a, None);
+    for key in [
+        "integrated_lufs",
+        "loudness_range_lu",
+        "true_peak_dbtp",
+        "sample_peak_dbfs",
+        "momentary_max_lufs",
+        "short_term_max_lufs",
+        "plr_db",
+        "crest_db",
+        "correlation",
+        "channels",
+        "sample_rate",
+        "duration_s",
+        "qc",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    assert!((v["integrated_lufs"].as_f64().unwrap() + 23.0).abs() < 0.05);
+    assert_eq!(v["sample_rate"], 48_000);
+}
+
+#[test]
+fn silence_is_null_in_json_and_misses_a_loudness_target() {
+    let p = temp("silence.wav");
+    write_tone(&p, 44_100, 1, -200.0, 2.0, 16);
+    let a = analyze(&p, -1.0, false).unwrap();
+    let t = targets::find("spotify").unwrap();
+    let v = t.judge(
+        a.report.loudness.integrated_lufs,
+        a.report.true_peak_max_dbtp,
+    );
+    assert!(!v.loudness_ok);
+    let j = to_json("silence.wav", &a, Some((t, v)));
+    assert!(j["integrated_lufs"].is_null());
+    assert_eq!(j["target"]["loudness_ok"], false);
+}
+
+#[test]
+fn hostile_files_give_errors_not_panics() {
+    let empty = temp("empty.wav");
+    std::fs::write(&empty, b"").unwrap();
+    assert!(analyze(&empty, -1.0, false).is_err());
+    let junk = temp("junk.flac");
+    std::fs::write(
+        &junk,
+        b"fLaC\x00\x00\x00\x22garbage garbage garbage garbage garbage",
+    )
+    .unwrap();
+    assert!(analyze(&junk, -1.0, false).is_err());
+    let noise = temp("noise.mp3");
+    let bytes: Vec<u8> = (0..20_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&noise, &bytes).unwrap();
+    // Either refused outright or decoded as damaged packets; never a panic.
+    let _ = analyze(&noise, -1.0, false);
+    let good = temp("good.wav");
+    write_tone(&good, 44_100, 1, -20.0, 1.0, 16);
+    let data = std::fs::read(&good).unwrap();
+    let cut = temp("cut.wav");
+    std::fs::write(&cut, &data[..data.len() / 2 + 1]).unwrap();
+    let err = analyze(&cut, -1.0, false)
+        .err()
+        .expect("truncated file must fail");
+    assert!(format!("{err:#}").contains("truncated"), "{err:#}");
+    assert!(analyze(Path::new("/nonexistent/lathe.wav"), -1.0, false).is_err());
+}
+
+/// Writes a 16-bit AIFF (big-endian PCM; the sample rate is an 80-bit extended float).
+fn write_aiff(path: &Path, sr: u32, channels: u16, samples: &[i16]) {
+    let frames = (samples.len() / usize::from(channels)) as u32;
+    let data_len = (samples.len() * 2) as u32;
+    let mut b = Vec::new();
+    b.extend_from_slice(b"FORM");
+    b.extend_from_slice(&(4 + 26 + 16 + data_len).to_be_bytes());
+    b.extend_from_slice(b"AIFFCOMM");
+    b.extend_from_slice(&18u32.to_be_bytes());
+    b.extend_from_slice(&channels.to_be_bytes());
+    b.extend_from_slice(&frames.to_be_bytes());
+    b.extend_from_slice(&16u16.to_be_bytes());
+    // 80-bit extended: exponent 16383 + e, 64-bit mantissa with explicit leading 1.
+    let e = 31 - sr.leading_zeros();
+    b.extend_from_slice(&((16_383 + e) as u16).to_be_bytes());
+    b.extend_from_slice(&((u64::from(sr)) << (63 - e)).to_be_bytes());
+    b.extend_from_slice(b"SSND");
+    b.extend_from_slice(&(8 + data_len).to_be_bytes());
+    b.extend_from_slice(&[0; 8]);
+    for s in samples {
+        b.extend_from_slice(&s.to_be_bytes());
+    }
+    std::fs::write(path, b).unwrap();
+}
+
+/// Encodes a WAV with a command-line encoder; the test needs it (CI installs flac and lame).
+fn encode(tool: &str, args: &[&str]) {
+    let status = std::process::Command::new(tool)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap_or_else(|e| {
+            panic!("{tool} is needed for this test (Debian: apt-get install flac lame): {e}")
+        });
+    assert!(status.success(), "{tool} failed");
+}
+
+#[test]
+fn reads_aiff_flac_and_mp3() {
+    let sr = 44_100;
+    let tone: Vec<i16> = (0..sr * 10)
+        .flat_map(|n| {
+            let v = (10f64.powf(-20.0 / 20.0)
+                * 32_767.0
+                * (std::f64::consts::TAU * 1000.0 * f64::from(n) / f64::from(sr)).sin())
+                as i16;
+            [v, v]
+        })
+        .collect();
+    let aiff = temp("tone.aiff");
+    write_aiff(&aiff, sr, 2, &tone);
+    let a = analyze(&aiff, -1.0, false).unwrap().report;
+    assert_eq!(a.channels, 2);
+    assert!((a.duration_s - 10.0).abs() < 1e-9);
+    assert!(
+        (a.loudness.integrated_lufs + 20.0).abs() < 0.05,
+        "{}",
+        a.loudness.integrated_lufs
+    );
+
+    let wav = temp("tone.wav");
+    write_tone(&wav, sr, 2, -20.0, 10.0, 16);
+    let flac = temp("tone.flac");
+    encode(
+        "flac",
+        &[
+            "-f",
+            "-s",
+            "-o",
+            flac.to_str().unwrap(),
+            wav.to_str().unwrap(),
+        ],
+    );
+    let f = analyze(&flac, -1.0, false).unwrap().report;
+    let w = analyze(&wav, -1.0, false).unwrap().report;
+    // FLAC is lossless: the same readings as the WAV it came from.
+    assert_eq!(f.loudness.integrated_lufs, w.loudness.integrated_lufs);
+    assert_eq!(f.true_peak_dbtp, w.true_peak_dbtp);
+
+    let mp3 = temp("tone.mp3");
+    encode(
+        "lame",
+        &[
+            "--silent",
+            "-b",
+            "320",
+            wav.to_str().unwrap(),
+            mp3.to_str().unwrap(),
+        ],
+    );
+    let m = analyze(&mp3, -1.0, false).unwrap().report;
+    assert_eq!(m.channels, 2);
+    // Lossy, with encoder delay and padding: loudness close, length within a few frames.
+    assert!(
+        (m.loudness.integrated_lufs + 20.0).abs() < 0.1,
+        "{}",
+        m.loudness.integrated_lufs
+    );
+    assert!((m.duration_s - 10.0).abs() < 0.1, "{}", m.duration_s);
+}
