@@ -84,6 +84,9 @@ pub struct Analyzer {
     sum_sq: Vec<f64>,
     /// Frames measured.
     frames: u64,
+    /// Sample peak and true peak per channel of the last `process` call (linear), for live bars.
+    block_peak: Vec<f32>,
+    block_tp: Vec<f32>,
     /// True peak, sample peak and Σx² (all channels) of the sub-block being filled.
     sub_tp: f32,
     sub_peak: f32,
@@ -121,6 +124,8 @@ impl Analyzer {
             sample_peak: vec![0.0; channels],
             sum_sq: vec![0.0; channels],
             frames: 0,
+            block_peak: vec![0.0; channels],
+            block_tp: vec![0.0; channels],
             sub_tp: 0.0,
             sub_peak: 0.0,
             sub_sq: 0.0,
@@ -169,6 +174,8 @@ impl Analyzer {
         let frames = channels.first().map_or(0, |c| c.as_ref().len());
         let used = channels.len().min(self.channels());
         let (mut block_peak, mut block_tp) = (0.0f32, 0.0f32);
+        self.block_peak.fill(0.0);
+        self.block_tp.fill(0.0);
         let mut pos = 0;
         while pos < frames {
             let n = self.loudness.frames_to_boundary().min(frames - pos);
@@ -193,6 +200,8 @@ impl Analyzer {
                 self.sub_sq += sq;
                 block_peak = block_peak.max(peak);
                 block_tp = block_tp.max(tp);
+                self.block_peak[c] = self.block_peak[c].max(peak);
+                self.block_tp[c] = self.block_tp[c].max(tp.max(peak));
             }
             self.sub_frames += n as u32;
             self.frames += n as u64;
@@ -275,6 +284,16 @@ impl Analyzer {
         }
         self.close_phase_run(self.loudness.subblocks_done());
         self.qc.finish();
+    }
+
+    /// Sample peak per channel of the last `process` call (linear).
+    pub fn block_sample_peaks(&self) -> &[f32] {
+        &self.block_peak
+    }
+
+    /// True peak per channel of the last `process` call (linear).
+    pub fn block_true_peaks(&self) -> &[f32] {
+        &self.block_tp
     }
 
     /// Loudness readings.

@@ -14,18 +14,37 @@ import pedalboard
 
 path, png, name = sys.argv[1], sys.argv[2], sys.argv[3]
 plugin = pedalboard.load_plugin(path)
-# Feed some audio first so the meters have something to show.
-t = np.arange(48_000 * 2) / 48_000
-tone = (0.4 * np.sin(2 * np.pi * 220 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 0.5 * t))).astype(np.float32)
-plugin(np.stack([tone, 0.7 * tone]), 48_000)
+SR = 48_000
+# Programme-like stereo: two tones under a slow envelope plus a little noise, and one click.
+t = np.arange(SR * 12) / SR
+env = 0.5 + 0.4 * np.sin(2 * np.pi * 0.3 * t)
+rng = np.random.default_rng(1)
+left = env * (0.35 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(t.size))
+right = env * (0.30 * np.sin(2 * np.pi * 330 * t + 0.5) + 0.05 * rng.standard_normal(t.size))
+left[SR * 2] += 0.6
+audio = np.stack([left, right]).astype(np.float32)
 
 close = threading.Event()
 errors = []
 
 
+def feed():
+    """Plays the programme through the plugin in real time while the editor is open."""
+    try:
+        block = SR // 20
+        pos = 0
+        while not close.is_set():
+            chunk = audio[:, pos : pos + block]
+            plugin.process(chunk, SR, buffer_size=512, reset=False)
+            pos = (pos + block) % (audio.shape[1] - block)
+            time.sleep(block / SR)
+    except Exception as e:  # noqa: BLE001 - reported below
+        errors.append(e)
+
+
 def shoot():
     try:
-        time.sleep(4.0)
+        time.sleep(6.0)
         subprocess.run(["import", "-window", "root", png], check=True)
     except Exception as e:  # noqa: BLE001 - reported below
         errors.append(e)
@@ -33,6 +52,7 @@ def shoot():
         close.set()
 
 
+threading.Thread(target=feed, daemon=True).start()
 threading.Thread(target=shoot, daemon=True).start()
 plugin.show_editor(close)
 if errors:

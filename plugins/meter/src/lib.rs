@@ -1,33 +1,106 @@
-//! Lathe Meter: loudness and peak metering that passes audio through untouched.
+//! Lathe Meter: loudness, peak, dynamics, stereo and QC metering that passes audio through
+//! untouched.
 //!
-//! The audio thread measures and publishes; the editor reads atomics and applies ballistics.
-//! Audio is never modified: output = input, bit for bit, with zero latency.
+//! The audio thread runs `lathe_dsp::analyzer::Analyzer` and publishes through atomics ("max
+//! since last read" for peaks) and lock-free queues of fixed-size records (history points, QC
+//! events); the editor reads them and applies ballistics. Audio is never modified: output =
+//! input, bit for bit, with zero latency.
 
 use atomic_float::AtomicF32;
+use crossbeam::queue::ArrayQueue;
+use lathe_dsp::analyzer::{Analyzer, AnalyzerConfig};
 use lathe_dsp::denormal::FtzGuard;
-use lathe_dsp::loudness::LoudnessMeter;
-use lathe_dsp::peak::{SharedPeak, block_peak};
-use lathe_dsp::true_peak::TruePeakMeter;
+use lathe_dsp::peak::SharedPeak;
+use lathe_dsp::qc::QcEvent;
+use lathe_dsp::targets::TARGETS;
 use nice_plug::prelude::*;
 use nice_plug_egui::{EguiEditor, EguiEditorState, RepaintNotifier};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 mod editor;
 
 /// Default editor size in logical pixels.
-const EDITOR_SIZE: (f32, f32) = (560.0, 380.0);
-/// How often integrated loudness and LRA are re-published (s). They change by one gating block
-/// per 100 ms, so more often would only repeat the same figure.
-const GATED_PUBLISH_INTERVAL_S: f64 = 0.1;
+const EDITOR_SIZE: (f32, f32) = (620.0, 720.0);
+/// How often integrated loudness, LRA, PLR and the history are published (s).
+const PUBLISH_INTERVAL_S: f64 = 0.1;
+/// History points the queue holds between two editor frames (10 Hz: ~100 s of slack).
+const HISTORY_QUEUE: usize = 1024;
+/// QC events the queue holds between two editor frames.
+const QC_QUEUE: usize = 256;
 
-/// Lathe Meter has no parameters that change the audio; it still owns a (currently empty)
-/// parameter set so hosts can store its state.
-#[derive(Params, Default)]
-pub struct MeterParams {}
+/// Delivery targets, in the order of `lathe_dsp::targets::TARGETS`.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetChoice {
+    #[id = "spotify"]
+    #[name = "Spotify (-14 LUFS)"]
+    Spotify,
+    #[id = "apple-music"]
+    #[name = "Apple Music (-16 LUFS)"]
+    AppleMusic,
+    #[id = "youtube"]
+    #[name = "YouTube (-14 LUFS)"]
+    YouTube,
+    #[id = "amazon-music"]
+    #[name = "Amazon Music (-14 LUFS)"]
+    AmazonMusic,
+    #[id = "tidal"]
+    #[name = "Tidal (-14 LUFS)"]
+    Tidal,
+    #[id = "deezer"]
+    #[name = "Deezer (-15 LUFS)"]
+    Deezer,
+    #[id = "ebu-r128"]
+    #[name = "EBU R 128 (-23 LUFS)"]
+    EbuR128,
+    #[id = "atsc-a85"]
+    #[name = "ATSC A/85 (-24 LKFS)"]
+    AtscA85,
+    #[id = "podcast"]
+    #[name = "Podcast (-16 LUFS)"]
+    Podcast,
+    #[id = "cd"]
+    #[name = "CD / club"]
+    Cd,
+}
 
-/// Readings shared with the editor. Peaks are "max since last read"; loudness figures are the
-/// latest values (they are already window averages).
+impl TargetChoice {
+    /// The target this choice stands for.
+    pub fn target(self) -> &'static lathe_dsp::targets::Target {
+        &TARGETS[self as usize]
+    }
+}
+
+/// Settings saved with the project. None of them changes the audio.
+#[derive(Params)]
+pub struct MeterParams {
+    /// Delivery target the readings are compared with.
+    #[id = "target"]
+    pub target: EnumParam<TargetChoice>,
+    /// Start a new measurement whenever the host's transport starts playing.
+    #[id = "reset_on_play"]
+    pub reset_on_play: BoolParam,
+}
+
+impl Default for MeterParams {
+    fn default() -> Self {
+        Self {
+            target: EnumParam::new("Target", TargetChoice::Spotify),
+            reset_on_play: BoolParam::new("Reset on Play", false),
+        }
+    }
+}
+
+/// One point of the loudness history (published at 10 Hz).
+#[derive(Debug, Clone, Copy)]
+pub struct HistoryPoint {
+    /// Momentary loudness (LUFS).
+    pub momentary_lufs: f32,
+    /// Short-term loudness (LUFS).
+    pub short_term_lufs: f32,
+}
+
+/// Readings shared with the editor.
 pub struct MeterShared {
     /// Sample peak per channel, max since last read (linear).
     pub sample_peak: [SharedPeak; 2],
@@ -43,24 +116,49 @@ pub struct MeterShared {
     pub integrated_lufs: AtomicF32,
     /// Loudness range since reset (LU).
     pub loudness_range_lu: AtomicF32,
+    /// PSR over the last 3 s (dB).
+    pub psr_db: AtomicF32,
+    /// Momentary correlation, latest (−1…+1).
+    pub correlation: AtomicF32,
+    /// Programme L/R balance (LU).
+    pub balance_lu: AtomicF32,
+    /// Loudness change of the mono sum over the programme (LU).
+    pub mono_loss_lu: AtomicF32,
     /// Channels being metered (1 or 2).
-    pub channels: std::sync::atomic::AtomicU32,
+    pub channels: AtomicU32,
+    /// Sample rate being metered (Hz).
+    pub sample_rate: AtomicF32,
     /// Set by the editor's reset button; the audio thread clears the meters and this flag.
     pub reset_requested: AtomicBool,
+    /// Set by the audio thread after each reset so the editor clears its history and QC list.
+    pub was_reset: AtomicBool,
+    /// Loudness history at 10 Hz (only filled while the editor is open).
+    pub history: ArrayQueue<HistoryPoint>,
+    /// QC findings as they happen.
+    pub qc: ArrayQueue<QcEvent>,
 }
 
 impl Default for MeterShared {
     fn default() -> Self {
+        let ninf = || AtomicF32::new(f32::NEG_INFINITY);
         Self {
             sample_peak: Default::default(),
             true_peak: Default::default(),
             true_peak_max: [AtomicF32::new(0.0), AtomicF32::new(0.0)],
-            momentary_lufs: AtomicF32::new(f32::NEG_INFINITY),
-            short_term_lufs: AtomicF32::new(f32::NEG_INFINITY),
-            integrated_lufs: AtomicF32::new(f32::NEG_INFINITY),
+            momentary_lufs: ninf(),
+            short_term_lufs: ninf(),
+            integrated_lufs: ninf(),
             loudness_range_lu: AtomicF32::new(0.0),
-            channels: std::sync::atomic::AtomicU32::new(2),
+            psr_db: AtomicF32::new(0.0),
+            correlation: AtomicF32::new(1.0),
+            balance_lu: AtomicF32::new(0.0),
+            mono_loss_lu: AtomicF32::new(0.0),
+            channels: AtomicU32::new(2),
+            sample_rate: AtomicF32::new(48_000.0),
             reset_requested: AtomicBool::new(false),
+            was_reset: AtomicBool::new(false),
+            history: ArrayQueue::new(HISTORY_QUEUE),
+            qc: ArrayQueue::new(QC_QUEUE),
         }
     }
 }
@@ -79,12 +177,15 @@ pub struct LatheMeter {
     shared: Arc<MeterShared>,
     editor_state: Arc<EguiEditorState>,
     repaint: RepaintNotifier,
-    loudness: LoudnessMeter,
-    true_peak: [TruePeakMeter; 2],
-    /// Samples since integrated loudness and LRA were last published.
-    since_gated_publish: u64,
-    /// [`GATED_PUBLISH_INTERVAL_S`] in samples.
-    gated_publish_interval: u64,
+    analyzer: Analyzer,
+    /// QC events already handed to the editor.
+    qc_sent: usize,
+    /// Samples since the gated figures and history were last published.
+    since_publish: u64,
+    /// [`PUBLISH_INTERVAL_S`] in samples.
+    publish_interval: u64,
+    /// Whether the transport was playing in the previous block.
+    was_playing: bool,
 }
 
 impl Default for LatheMeter {
@@ -97,29 +198,64 @@ impl Default for LatheMeter {
                 1.0,
             ),
             repaint: RepaintNotifier::new(),
-            loudness: LoudnessMeter::new(48_000.0, 2),
-            true_peak: [TruePeakMeter::new(48_000.0), TruePeakMeter::new(48_000.0)],
-            since_gated_publish: 0,
-            gated_publish_interval: 4800,
+            analyzer: Analyzer::new(48_000.0, 2, AnalyzerConfig::default()),
+            qc_sent: 0,
+            since_publish: 0,
+            publish_interval: 4800,
+            was_playing: false,
         }
     }
 }
 
 impl LatheMeter {
     fn clear(&mut self) {
-        self.loudness.reset();
-        for (tp, max) in self.true_peak.iter_mut().zip(&self.shared.true_peak_max) {
-            tp.reset();
+        self.analyzer.reset();
+        self.qc_sent = 0;
+        let s = &self.shared;
+        for max in &s.true_peak_max {
             max.store(0.0, Ordering::Relaxed);
         }
-        self.shared
-            .integrated_lufs
-            .store(f32::NEG_INFINITY, Ordering::Relaxed);
-        self.shared
-            .short_term_lufs
-            .store(f32::NEG_INFINITY, Ordering::Relaxed);
-        self.shared.loudness_range_lu.store(0.0, Ordering::Relaxed);
-        self.since_gated_publish = 0;
+        for a in [&s.integrated_lufs, &s.short_term_lufs] {
+            a.store(f32::NEG_INFINITY, Ordering::Relaxed);
+        }
+        for a in [
+            &s.loudness_range_lu,
+            &s.psr_db,
+            &s.balance_lu,
+            &s.mono_loss_lu,
+        ] {
+            a.store(0.0, Ordering::Relaxed);
+        }
+        s.correlation.store(1.0, Ordering::Relaxed);
+        // Findings and history from before the reset must not reach the editor afterwards.
+        while s.qc.pop().is_some() {}
+        while s.history.pop().is_some() {}
+        s.was_reset.store(true, Ordering::Release);
+        self.since_publish = 0;
+    }
+
+    fn publish_slow(&mut self, editor_open: bool) {
+        let s = &self.shared;
+        let loud = self.analyzer.loudness();
+        s.integrated_lufs
+            .store(loud.integrated_lufs() as f32, Ordering::Relaxed);
+        let reading = loud.reading();
+        s.loudness_range_lu
+            .store(reading.loudness_range_lu as f32, Ordering::Relaxed);
+        s.psr_db
+            .store(self.analyzer.psr_db() as f32, Ordering::Relaxed);
+        let stereo = loud.stereo_reading();
+        s.balance_lu
+            .store(stereo.balance_lu as f32, Ordering::Relaxed);
+        s.mono_loss_lu
+            .store(stereo.mono_loss_lu as f32, Ordering::Relaxed);
+        if editor_open {
+            // A full queue means the editor is not reading: dropping points is fine.
+            let _ = s.history.push(HistoryPoint {
+                momentary_lufs: reading.momentary_lufs as f32,
+                short_term_lufs: reading.short_term_lufs as f32,
+            });
+        }
     }
 }
 
@@ -142,6 +278,7 @@ impl Plugin for LatheMeter {
 
     fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
         editor::create(
+            self.params.clone(),
             self.shared.clone(),
             self.editor_state.clone(),
             self.repaint.clone(),
@@ -159,12 +296,14 @@ impl Plugin for LatheMeter {
             .main_input_channels
             .map_or(2, |c| c.get() as usize)
             .clamp(1, 2);
-        self.loudness = LoudnessMeter::new(sr, channels);
-        self.true_peak = [TruePeakMeter::new(sr), TruePeakMeter::new(sr)];
-        self.gated_publish_interval = (sr * GATED_PUBLISH_INTERVAL_S) as u64;
+        self.analyzer = Analyzer::new(sr, channels, AnalyzerConfig::default());
+        self.publish_interval = (sr * PUBLISH_INTERVAL_S) as u64;
         self.shared
             .channels
             .store(channels as u32, Ordering::Relaxed);
+        self.shared
+            .sample_rate
+            .store(buffer_config.sample_rate, Ordering::Relaxed);
         // Pass-through: the output is the input, undelayed.
         context.set_latency_samples(0);
         true
@@ -178,10 +317,15 @@ impl Plugin for LatheMeter {
         &mut self,
         buffer: &mut Buffer,
         _aux: &mut AuxiliaryBuffers,
-        _context: &mut impl ProcessContext<Self>,
+        context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
         let _ftz = FtzGuard::new();
-        if self.shared.reset_requested.swap(false, Ordering::Acquire) {
+        let playing = context.transport().playing;
+        let started = playing && !self.was_playing;
+        self.was_playing = playing;
+        if self.shared.reset_requested.swap(false, Ordering::Acquire)
+            || (started && self.params.reset_on_play.value())
+        {
             self.clear();
         }
         // Read-only access: the meter never writes the buffer, so audio passes bit-exactly.
@@ -190,28 +334,37 @@ impl Plugin for LatheMeter {
         if frames == 0 {
             return ProcessStatus::Normal;
         }
-        self.loudness.process(channels);
-        for (ch, samples) in channels.iter().enumerate().take(2) {
-            self.shared.sample_peak[ch].publish(block_peak(samples));
-            let tp = self.true_peak[ch].process(samples);
-            self.shared.true_peak[ch].publish(tp);
-            self.shared.true_peak_max[ch].fetch_max(tp, Ordering::Relaxed);
-        }
+        self.analyzer.process(channels);
         let s = &self.shared;
-        s.momentary_lufs
-            .fetch_max(self.loudness.momentary_lufs() as f32, Ordering::Relaxed);
-        s.short_term_lufs
-            .store(self.loudness.short_term_lufs() as f32, Ordering::Relaxed);
-        self.since_gated_publish += frames as u64;
-        if self.since_gated_publish >= self.gated_publish_interval {
-            self.since_gated_publish = 0;
-            let r = self.loudness.reading();
-            s.integrated_lufs
-                .store(r.integrated_lufs as f32, Ordering::Relaxed);
-            s.loudness_range_lu
-                .store(r.loudness_range_lu as f32, Ordering::Relaxed);
+        let peaks = self.analyzer.block_sample_peaks();
+        let tps = self.analyzer.block_true_peaks();
+        for ch in 0..peaks.len().min(2) {
+            s.sample_peak[ch].publish(peaks[ch]);
+            s.true_peak[ch].publish(tps[ch]);
+            s.true_peak_max[ch].store(self.analyzer.true_peak_of(ch), Ordering::Relaxed);
         }
-        if self.editor_state.is_open() {
+        let loud = self.analyzer.loudness();
+        s.momentary_lufs
+            .fetch_max(loud.momentary_lufs() as f32, Ordering::Relaxed);
+        s.short_term_lufs
+            .store(loud.short_term_lufs() as f32, Ordering::Relaxed);
+        s.correlation.store(
+            loud.stereo_reading().correlation_momentary as f32,
+            Ordering::Relaxed,
+        );
+        let events = self.analyzer.qc_events();
+        while self.qc_sent < events.len() {
+            // A full queue drops the event for the editor only; the analyzer keeps it.
+            let _ = s.qc.push(events[self.qc_sent]);
+            self.qc_sent += 1;
+        }
+        let editor_open = self.editor_state.is_open();
+        self.since_publish += frames as u64;
+        if self.since_publish >= self.publish_interval {
+            self.since_publish = 0;
+            self.publish_slow(editor_open);
+        }
+        if editor_open {
             self.repaint.request_repaint();
         }
         ProcessStatus::Normal
@@ -242,3 +395,28 @@ impl Vst3Plugin for LatheMeter {
 
 nice_export_clap!(LatheMeter);
 nice_export_vst3!(LatheMeter);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_choices_follow_the_target_table() {
+        let choices = [
+            TargetChoice::Spotify,
+            TargetChoice::AppleMusic,
+            TargetChoice::YouTube,
+            TargetChoice::AmazonMusic,
+            TargetChoice::Tidal,
+            TargetChoice::Deezer,
+            TargetChoice::EbuR128,
+            TargetChoice::AtscA85,
+            TargetChoice::Podcast,
+            TargetChoice::Cd,
+        ];
+        assert_eq!(choices.len(), TARGETS.len());
+        for c in choices {
+            assert_eq!(TargetChoice::ids().unwrap()[c as usize], c.target().id);
+        }
+    }
+}

@@ -315,7 +315,11 @@ pub fn run(path: &Path, expect: &Expect) -> Report {
         let mut rng = SmallRng::seed_from_u64(5);
         let values: Vec<(u32, f64)> = params
             .iter()
-            .map(|d| (d.id, d.min + (d.max - d.min) * rng.random_range(0.1..0.9)))
+            .map(|d| {
+                let v = d.min + (d.max - d.min) * rng.random_range(0.1..0.9);
+                // Stepped parameters (bools, enums) only take their steps.
+                (d.id, if d.stepped { v.round().max(d.min + 1.0).min(d.max) } else { v })
+            })
             .collect();
         a.set_params(&values)?;
         for (d, &(_, v)) in params.iter().zip(&values) {
