@@ -318,7 +318,14 @@ pub fn run(path: &Path, expect: &Expect) -> Report {
             .map(|d| {
                 let v = d.min + (d.max - d.min) * rng.random_range(0.1..0.9);
                 // Stepped parameters (bools, enums) only take their steps.
-                (d.id, if d.stepped { v.round().max(d.min + 1.0).min(d.max) } else { v })
+                (
+                    d.id,
+                    if d.stepped {
+                        v.round().max(d.min + 1.0).min(d.max)
+                    } else {
+                        v
+                    },
+                )
             })
             .collect();
         a.set_params(&values)?;
