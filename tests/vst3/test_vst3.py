@@ -126,6 +126,19 @@ def _():
     assert np.array_equal(p(mono, SR), mono), "mono differs"
 
 
+@check("Lathe Meter: parameters by name (target, reset on play) leave the audio untouched")
+def _():
+    p = pedalboard.load_plugin(meter_path)
+    names = sorted(p.parameters.keys())
+    assert names == ["reset_on_play", "target"], names
+    p.target = "EBU R 128 (-23 LUFS)"
+    p.reset_on_play = True
+    assert p.target == "EBU R 128 (-23 LUFS)", p.target
+    x = np.random.default_rng(3).uniform(-1, 1, (2, SR)).astype(np.float32)
+    assert np.array_equal(p(x, SR), x), "audio changed"
+    return ", ".join(f"{k}={v.string_value}" for k, v in p.parameters.items())
+
+
 @check("Lathe Meter at 44.1 and 96 kHz")
 def _():
     p = pedalboard.load_plugin(meter_path)
