@@ -403,52 +403,46 @@ fn tech3341_cases_10_and_13_max_of_a_late_burst() {
     }
 }
 
+/// Tech 3341 cases 11 and 14: 20 segments of `seg_s` in one programme; segment i is i·`step_s`
+/// of silence, a `burst_s` tone at −38+i dBFS, then silence. The highest `reading` within each
+/// segment must be −38+i.
+fn check_max_per_segment(
+    sr: f64,
+    (seg_s, burst_s, step_s): (f64, f64, f64),
+    what: &str,
+    reading: impl Fn(&LoudnessReading) -> f64,
+) {
+    let mut segs = Vec::new();
+    let mut bounds = Vec::new();
+    for i in 0..20 {
+        let pre = i as f64 * step_s;
+        let level = -38.0 + i as f64;
+        segs.extend([
+            (pre, -200.0),
+            (burst_s, level),
+            (seg_s - burst_s - pre, -200.0),
+        ]);
+        let start = i as f64 * seg_s;
+        bounds.push((start, start + seg_s, level));
+    }
+    let mut max = [f64::NEG_INFINITY; 20];
+    scan(sr, &sine_program(sr, &segs), |t, r| {
+        if let Some(k) = bounds
+            .iter()
+            .position(|&(a, b, _)| t > a + 1e-9 && t <= b + 1e-9)
+        {
+            max[k] = max[k].max(reading(&r));
+        }
+    });
+    for (k, &(_, _, want)) in bounds.iter().enumerate() {
+        assert_near(what, max[k], want, TOL_LU);
+    }
+}
+
 #[test]
 fn tech3341_cases_11_and_14_max_per_segment() {
     for sr in [44_100.0, 48_000.0] {
-        // Case 11: 20 × (i·0.15 s silence, 3 s at −38+i, 3 − i·0.15 s silence), one programme.
-        let mut segs = Vec::new();
-        let mut bounds = Vec::new();
-        let mut t = 0.0;
-        for i in 0..20 {
-            let pre = i as f64 * 0.15;
-            segs.extend([(pre, -200.0), (3.0, -38.0 + i as f64), (3.0 - pre, -200.0)]);
-            bounds.push((t, t + 6.0, -38.0 + i as f64));
-            t += 6.0;
-        }
-        let mut max = [f64::NEG_INFINITY; 20];
-        scan(sr, &sine_program(sr, &segs), |t, r| {
-            if let Some(k) = bounds
-                .iter()
-                .position(|&(a, b, _)| t > a + 1e-9 && t <= b + 1e-9)
-            {
-                max[k] = max[k].max(r.short_term_lufs);
-            }
-        });
-        for (k, &(_, _, want)) in bounds.iter().enumerate() {
-            assert_near("case 11 max S", max[k], want, TOL_LU);
-        }
-        // Case 14: 20 × (i·20 ms silence, 400 ms at −38+i, 400 − i·20 ms silence).
-        let mut segs = Vec::new();
-        let mut bounds = Vec::new();
-        let mut t = 0.0;
-        for i in 0..20 {
-            let pre = i as f64 * 0.02;
-            segs.extend([(pre, -200.0), (0.4, -38.0 + i as f64), (0.4 - pre, -200.0)]);
-            bounds.push((t, t + 0.8, -38.0 + i as f64));
-            t += 0.8;
-        }
-        let mut max = [f64::NEG_INFINITY; 20];
-        scan(sr, &sine_program(sr, &segs), |t, r| {
-            if let Some(k) = bounds
-                .iter()
-                .position(|&(a, b, _)| t > a + 1e-9 && t <= b + 1e-9)
-            {
-                max[k] = max[k].max(r.momentary_lufs);
-            }
-        });
-        for (k, &(_, _, want)) in bounds.iter().enumerate() {
-            assert_near("case 14 max M", max[k], want, TOL_LU);
-        }
+        check_max_per_segment(sr, (6.0, 3.0, 0.15), "case 11 max S", |r| r.short_term_lufs);
+        check_max_per_segment(sr, (0.8, 0.4, 0.02), "case 14 max M", |r| r.momentary_lufs);
     }
 }
