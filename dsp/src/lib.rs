@@ -4,6 +4,7 @@
 //! one shape: `new(sample_rate, …)` may allocate, `reset()` clears state without allocating, and
 //! `process…()` never allocates, locks, logs or makes syscalls.
 
+pub mod ab;
 pub mod analyzer;
 pub mod ballistics;
 pub mod ceiling;
