@@ -315,3 +315,62 @@ mod tests {
         assert!(render("chords Am\nwobble 3\n").is_err());
     }
 }
+
+#[cfg(test)]
+mod ab_on_the_demo {
+    use super::*;
+    use lathe_dsp::ab::{LevelMatchedAb, Listen};
+    use lathe_dsp::ceiling::Ceiling;
+    use lathe_dsp::gain::RampedGain;
+    use lathe_dsp::loudness::LoudnessMeter;
+
+    /// Lathe Master's chain as in `cargo xtask demo` (+6 dB, ceiling −1 dBFS), in 512-frame
+    /// blocks, listening to `listen`.
+    fn master(mix: &[Vec<f32>], listen: Listen) -> Vec<Vec<f32>> {
+        let sr = f64::from(SAMPLE_RATE);
+        let mut trim = RampedGain::new(sr);
+        trim.set_gain_db(6.0);
+        trim.settle();
+        let mut ceiling = Ceiling::new();
+        ceiling.set_ceiling_dbfs(-1.0);
+        let mut ab = LevelMatchedAb::new(sr, 2, 0);
+        ab.set_listen(listen);
+        let mut out = mix.to_vec();
+        for start in (0..mix[0].len()).step_by(512) {
+            let end = (start + 512).min(mix[0].len());
+            let (l, r) = out.split_at_mut(1);
+            let mut block = [&mut l[0][start..end], &mut r[0][start..end]];
+            trim.process(&mut block);
+            for b in block.iter_mut() {
+                ceiling.process(b);
+            }
+            ab.process(&[&mix[0][start..end], &mix[1][start..end]], &mut block);
+        }
+        out
+    }
+
+    #[test]
+    fn matched_bypass_follows_the_processed_short_term_loudness_within_half_a_lu() {
+        let mix = render(include_str!("../../assets/demo/song.txt")).unwrap();
+        let processed = master(&mix, Listen::Processed);
+        let bypass = master(&mix, Listen::MatchedBypass);
+        let sr = f64::from(SAMPLE_RATE);
+        let (mut mp, mut mb) = (LoudnessMeter::new(sr, 2), LoudnessMeter::new(sr, 2));
+        let step = (sr / 10.0) as usize;
+        let mut worst = 0.0f64;
+        for start in (0..mix[0].len()).step_by(step) {
+            let end = (start + step).min(mix[0].len());
+            mp.process(&[&processed[0][start..end], &processed[1][start..end]]);
+            mb.process(&[&bypass[0][start..end], &bypass[1][start..end]]);
+            // From 4 s on: the first short-term window is full and the match has settled.
+            if start as f64 / sr >= 4.0 && mp.short_term_lufs() > -60.0 {
+                worst = worst.max((mb.short_term_lufs() - mp.short_term_lufs()).abs());
+            }
+        }
+        eprintln!("matched bypass vs processed short-term loudness: worst {worst:.3} LU");
+        assert!(
+            worst <= 0.5,
+            "matched bypass strays {worst:.3} LU from the processed signal"
+        );
+    }
+}

@@ -227,12 +227,22 @@ fn demo() -> Result<()> {
     );
     let host = build_clap_host()?;
     let bundled = target_dir().join("bundled");
-    let jobs: [(&str, &str, &str, &[&str]); 2] = [
+    let jobs: [(&str, &str, &str, &[&str]); 3] = [
         (
             "Lathe Master",
             "audio.lathe.master",
             "mix-master.wav",
             &["Input Gain=6", "Output Ceiling=-1"],
+        ),
+        (
+            "Lathe Master",
+            "audio.lathe.master",
+            "mix-master-bypass.wav",
+            &[
+                "Input Gain=6",
+                "Output Ceiling=-1",
+                "A/B=Bypass (level-matched)",
+            ],
         ),
         ("Lathe Meter", "audio.lathe.meter", "mix-meter.wav", &[]),
     ];

@@ -1,11 +1,12 @@
 //! Lathe Master's editor: input trim, output ceiling, input and output peak meters.
 
-use crate::{MasterParams, MasterShared};
+use crate::{AbChoice, MasterParams, MasterShared};
 use lathe_dsp::ballistics::PeakBallistics;
 use lathe_plugin_common as ui_common;
 use nice_plug::context::gui::GuiContext;
 use nice_plug::editor::ResizeHint;
 use nice_plug::editor::dpi::LogicalSize;
+use nice_plug::prelude::Enum;
 use nice_plug_egui::widgets::ParamSlider;
 use nice_plug_egui::{
     EguiEditor, EguiEditorState, EguiNiceSettings, Frame, NiceEguiApp, RepaintNotifier,
@@ -81,7 +82,31 @@ impl NiceEguiApp for MasterEditor {
             .show(ui, |ui| {
                 ui.set_min_size(ui.available_size());
                 ui_common::title(ui, "Lathe Master", "mastering chain");
-                ui.add_space(10.0);
+                ui.add_space(8.0);
+                // Level-matched A/B: the big control users keep reaching for.
+                ui.horizontal(|ui| {
+                    let current = self.params.ab.value();
+                    for (i, name) in AbChoice::variants().iter().enumerate() {
+                        let choice = AbChoice::from_index(i);
+                        let text = egui::RichText::new(*name).size(16.0);
+                        let button = egui::Button::new(text)
+                            .selected(current == choice)
+                            .min_size(egui::vec2(120.0, 32.0));
+                        if ui.add(button).clicked() && current != choice {
+                            setter.begin_set_parameter(&self.params.ab);
+                            setter.set_parameter(&self.params.ab, choice);
+                            setter.end_set_parameter(&self.params.ab);
+                        }
+                    }
+                });
+                let offset = self.shared.ab_offset_lu.load(Ordering::Relaxed);
+                ui.label(
+                    egui::RichText::new(format!(
+                        "Processed is {offset:+.1} LU from the input; bypass plays the input {offset:+.1} LU to match"
+                    ))
+                    .color(ui_common::DIM_TEXT),
+                );
+                ui.add_space(8.0);
                 egui::Grid::new("controls")
                     .num_columns(2)
                     .spacing([12.0, 8.0])

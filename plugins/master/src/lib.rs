@@ -4,6 +4,8 @@
 //! ceiling (a sample-peak hard clip). The plugin crate is glue only: parameters, state, the
 //! editor, and the shared state between the audio thread and the editor. The DSP is `lathe-dsp`.
 
+use atomic_float::AtomicF32;
+use lathe_dsp::ab::{LevelMatchedAb, Listen};
 use lathe_dsp::ceiling::Ceiling;
 use lathe_dsp::denormal::FtzGuard;
 use lathe_dsp::gain::RampedGain;
@@ -17,11 +19,45 @@ use std::sync::atomic::{AtomicU64, Ordering};
 mod editor;
 
 /// Default editor size in logical pixels.
-const EDITOR_SIZE: (f32, f32) = (560.0, 340.0);
+const EDITOR_SIZE: (f32, f32) = (600.0, 430.0);
+
+/// What the listener hears (the level-matched A/B).
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AbChoice {
+    /// The processed signal.
+    #[id = "processed"]
+    #[name = "Processed"]
+    Processed,
+    /// The input, aligned and matched to the processed loudness.
+    #[id = "bypass"]
+    #[name = "Bypass (level-matched)"]
+    Bypass,
+    /// Processed minus the level-matched input.
+    #[id = "delta"]
+    #[name = "Delta"]
+    Delta,
+}
+
+impl AbChoice {
+    fn listen(self) -> Listen {
+        match self {
+            Self::Processed => Listen::Processed,
+            Self::Bypass => Listen::MatchedBypass,
+            Self::Delta => Listen::Delta,
+        }
+    }
+}
+
+/// Frames processed per pass: the dry copy for the A/B lives in buffers of this size, so any
+/// host block size works without allocating.
+const PASS_FRAMES: usize = 1024;
 
 /// The parameters. IDs are stable: they are what hosts store in projects and automation.
 #[derive(Params)]
 pub struct MasterParams {
+    /// Level-matched A/B: processed, matched bypass or delta.
+    #[id = "ab"]
+    pub ab: EnumParam<AbChoice>,
     /// Input trim before the chain (dB).
     #[id = "input_gain"]
     pub input_gain_db: FloatParam,
@@ -33,6 +69,7 @@ pub struct MasterParams {
 impl Default for MasterParams {
     fn default() -> Self {
         Self {
+            ab: EnumParam::new("A/B", AbChoice::Processed),
             input_gain_db: FloatParam::new(
                 "Input Gain",
                 0.0,
@@ -69,6 +106,8 @@ pub struct MasterShared {
     pub output_peak: [SharedPeak; 2],
     /// Samples changed by the ceiling since the editor last read.
     pub clipped_samples: AtomicU64,
+    /// Loudness of the processed signal minus the input's (LU), as the A/B matches it.
+    pub ab_offset_lu: AtomicF32,
 }
 
 /// The plugin instance.
@@ -79,6 +118,9 @@ pub struct LatheMaster {
     repaint: RepaintNotifier,
     trim: RampedGain,
     ceiling: Ceiling,
+    ab: LevelMatchedAb,
+    /// Copy of the input of the current pass, for the A/B.
+    dry: [Vec<f32>; 2],
 }
 
 impl Default for LatheMaster {
@@ -93,6 +135,8 @@ impl Default for LatheMaster {
             repaint: RepaintNotifier::new(),
             trim: RampedGain::new(48_000.0),
             ceiling: Ceiling::new(),
+            ab: LevelMatchedAb::new(48_000.0, 2, 0),
+            dry: [vec![0.0; PASS_FRAMES], vec![0.0; PASS_FRAMES]],
         }
     }
 }
@@ -102,6 +146,7 @@ impl LatheMaster {
         self.trim.set_gain_db(self.params.input_gain_db.value());
         self.ceiling
             .set_ceiling_dbfs(self.params.ceiling_dbfs.value());
+        self.ab.set_listen(self.params.ab.value().listen());
     }
 }
 
@@ -133,11 +178,18 @@ impl Plugin for LatheMaster {
 
     fn activate(
         &mut self,
-        _audio_io_layout: &AudioIOLayout,
+        audio_io_layout: &AudioIOLayout,
         buffer_config: &BufferConfig,
         context: &mut impl ActivateContext<Self>,
     ) -> bool {
-        self.trim = RampedGain::new(f64::from(buffer_config.sample_rate));
+        let sr = f64::from(buffer_config.sample_rate);
+        let channels = audio_io_layout
+            .main_input_channels
+            .map_or(2, |c| c.get() as usize)
+            .clamp(1, 2);
+        self.trim = RampedGain::new(sr);
+        // The chain adds no delay yet, so the dry signal needs no alignment.
+        self.ab = LevelMatchedAb::new(sr, channels, 0);
         // The trim and the clip ceiling add no delay.
         context.set_latency_samples(0);
         true
@@ -146,6 +198,7 @@ impl Plugin for LatheMaster {
     fn reset(&mut self) {
         self.apply_params();
         self.trim.settle();
+        self.ab.reset();
     }
 
     fn process(
@@ -158,20 +211,42 @@ impl Plugin for LatheMaster {
         self.apply_params();
         let metering = self.editor_state.is_open();
         let channels = buffer.as_slice();
-        for (ch, samples) in channels.iter_mut().enumerate() {
-            sanitize(samples);
-            if metering && ch < 2 {
-                self.shared.input_peak[ch].publish(block_peak(samples));
-            }
-        }
-        self.trim.process(channels);
+        let frames = channels.first().map_or(0, |c| c.len());
+        let used = channels.len().min(2);
         let mut clipped = 0;
-        for (ch, samples) in channels.iter_mut().enumerate() {
-            clipped += self.ceiling.process(samples);
-            if metering && ch < 2 {
-                self.shared.output_peak[ch].publish(block_peak(samples));
+        let mut start = 0;
+        while start < frames {
+            let end = (start + PASS_FRAMES).min(frames);
+            let n = end - start;
+            for (ch, samples) in channels.iter_mut().enumerate().take(used) {
+                let block = &mut samples[start..end];
+                sanitize(block);
+                if metering {
+                    self.shared.input_peak[ch].publish(block_peak(block));
+                }
+                self.dry[ch][..n].copy_from_slice(block);
             }
+            let mut pass: [&mut [f32]; 2] = [&mut [], &mut []];
+            for (slot, samples) in pass.iter_mut().zip(channels.iter_mut()) {
+                *slot = &mut samples[start..end];
+            }
+            let pass = &mut pass[..used];
+            self.trim.process(pass);
+            for block in pass.iter_mut() {
+                clipped += self.ceiling.process(block);
+            }
+            let dry: [&[f32]; 2] = [&self.dry[0][..n], &self.dry[1][..n]];
+            self.ab.process(&dry[..used], pass);
+            if metering {
+                for (ch, block) in pass.iter().enumerate() {
+                    self.shared.output_peak[ch].publish(block_peak(block));
+                }
+            }
+            start = end;
         }
+        self.shared
+            .ab_offset_lu
+            .store(self.ab.offset_lu() as f32, Ordering::Relaxed);
         if metering {
             if clipped > 0 {
                 self.shared
