@@ -89,29 +89,27 @@ def _():
     assert np.array_equal(x, y), f"max diff {np.max(np.abs(x - y))}"
 
 
+def master_with(**params):
+    """A fresh Lathe Master with the given parameters set by name."""
+    p = pedalboard.load_plugin(master_path)
+    for name, value in params.items():
+        setattr(p, name, value)
+    return p
+
+
 @check("Lathe Master: level-matched bypass and delta")
 def _():
     x = np.random.default_rng(4).uniform(-0.2, 0.2, (2, SR * 10)).astype(np.float32)
     tail = slice(SR * 7, SR * 10)
-    processed = pedalboard.load_plugin(master_path)
-    processed.input_gain_db = 6.0
-    processed.output_ceiling_dbfs = 0.0
-    y = processed(x, SR)
-    bypass = pedalboard.load_plugin(master_path)
-    bypass.input_gain_db = 6.0
-    bypass.output_ceiling_dbfs = 0.0
-    bypass.a_b = "Bypass (level-matched)"
-    b = bypass(x, SR)
+    chain = {"input_gain_db": 6.0, "output_ceiling_dbfs": 0.0}
+    y = master_with(**chain)(x, SR)
+    b = master_with(**chain, a_b="Bypass (level-matched)")(x, SR)
     # Matched: the bypass (the input, +6 dB to match) is as loud as the processed signal ...
     diff = rms_db(b[:, tail]) - rms_db(y[:, tail])
     assert abs(diff) < 0.1, f"bypass {diff:+.3} dB from processed"
     # ... and it is the input itself, not the processed signal.
     assert abs(rms_db(b[:, tail]) - rms_db(x[:, tail]) - 6.0) < 0.1
-    delta = pedalboard.load_plugin(master_path)
-    delta.input_gain_db = 6.0
-    delta.output_ceiling_dbfs = 0.0
-    delta.a_b = "Delta"
-    d = delta(x, SR)
+    d = master_with(**chain, a_b="Delta")(x, SR)
     residual = rms_db(d[:, tail]) - rms_db(y[:, tail])
     assert residual < -30.0, f"delta of a pure gain change is {residual:.1} dB"
     return f"bypass {diff:+.3} dB from processed, delta {residual:.1} dB"
