@@ -72,7 +72,6 @@ pub struct ProgramReport {
 #[derive(Debug, Clone)]
 pub struct Analyzer {
     sample_rate_hz: f64,
-    config: AnalyzerConfig,
     /// Over threshold as a linear amplitude.
     over_threshold: f32,
     loudness: LoudnessMeter,
@@ -116,7 +115,6 @@ impl Analyzer {
         };
         let mut a = Self {
             sample_rate_hz: sr,
-            config,
             over_threshold: crate::level::db_to_gain(config.over_threshold_dbtp as f32),
             loudness,
             true_peak: vec![TruePeakMeter::new(sr); channels],
@@ -277,10 +275,8 @@ impl Analyzer {
     /// Ends a programme: flushes the true-peak filters, closes open QC runs and adds the
     /// programme-level QC findings. Call once, after the last `process`.
     pub fn finish(&mut self) {
-        let zeros = [0.0f32; 32];
         for t in &mut self.true_peak {
-            // Only the interpolator's tail, no new frames: the max already holds the samples.
-            t.process(&zeros);
+            t.finish();
         }
         self.close_phase_run(self.loudness.subblocks_done());
         self.qc.finish();
@@ -370,11 +366,6 @@ impl Analyzer {
             qc: self.qc.events().to_vec(),
             qc_dropped: self.qc.dropped(),
         }
-    }
-
-    /// The settings this analyzer was made with.
-    pub fn config(&self) -> AnalyzerConfig {
-        self.config
     }
 }
 

@@ -119,7 +119,7 @@ impl QcDetector {
     /// Detectors for `channels` channels keeping at most `capacity` events.
     pub fn new(sample_rate_hz: f64, channels: usize, capacity: usize) -> Self {
         let sr = crate::clamp_sample_rate(sample_rate_hz);
-        Self {
+        let mut q = Self {
             sample_rate_hz: sr,
             channels: vec![ChannelState::default(); channels.max(1)],
             events: Vec::with_capacity(capacity),
@@ -127,13 +127,9 @@ impl QcDetector {
             frames: 0,
             first_sound: None,
             last_sound: 0,
-        }
-        .reset_state()
-    }
-
-    fn reset_state(mut self) -> Self {
-        self.reset();
-        self
+        };
+        q.reset();
+        q
     }
 
     /// Forgets everything. Does not allocate.
@@ -393,11 +389,6 @@ impl QcDetector {
     /// Events that did not fit in the list.
     pub fn dropped(&self) -> u64 {
         self.dropped
-    }
-
-    /// Silence before the first sound (s), or None if nothing sounded yet.
-    pub fn head_silence_s(&self) -> Option<f64> {
-        self.first_sound.map(|f| self.seconds(f))
     }
 }
 

@@ -126,8 +126,6 @@ pub struct MeterShared {
     pub mono_loss_lu: AtomicF32,
     /// Channels being metered (1 or 2).
     pub channels: AtomicU32,
-    /// Sample rate being metered (Hz).
-    pub sample_rate: AtomicF32,
     /// Set by the editor's reset button; the audio thread clears the meters and this flag.
     pub reset_requested: AtomicBool,
     /// Set by the audio thread after each reset so the editor clears its history and QC list.
@@ -154,7 +152,6 @@ impl Default for MeterShared {
             balance_lu: AtomicF32::new(0.0),
             mono_loss_lu: AtomicF32::new(0.0),
             channels: AtomicU32::new(2),
-            sample_rate: AtomicF32::new(48_000.0),
             reset_requested: AtomicBool::new(false),
             was_reset: AtomicBool::new(false),
             history: ArrayQueue::new(HISTORY_QUEUE),
@@ -237,9 +234,9 @@ impl LatheMeter {
     fn publish_slow(&mut self, editor_open: bool) {
         let s = &self.shared;
         let loud = self.analyzer.loudness();
-        s.integrated_lufs
-            .store(loud.integrated_lufs() as f32, Ordering::Relaxed);
         let reading = loud.reading();
+        s.integrated_lufs
+            .store(reading.integrated_lufs as f32, Ordering::Relaxed);
         s.loudness_range_lu
             .store(reading.loudness_range_lu as f32, Ordering::Relaxed);
         s.psr_db
@@ -301,9 +298,6 @@ impl Plugin for LatheMeter {
         self.shared
             .channels
             .store(channels as u32, Ordering::Relaxed);
-        self.shared
-            .sample_rate
-            .store(buffer_config.sample_rate, Ordering::Relaxed);
         // Pass-through: the output is the input, undelayed.
         context.set_latency_samples(0);
         true

@@ -13,9 +13,7 @@ mod checks;
 mod host;
 
 use anyhow::{Context, Result, bail};
-use lathe_dsp::level::gain_to_db;
-use lathe_dsp::loudness::LoudnessMeter;
-use lathe_dsp::true_peak::TruePeakMeter;
+use lathe_dsp::analyzer::{Analyzer, AnalyzerConfig};
 use std::path::PathBuf;
 
 fn main() {
@@ -107,24 +105,17 @@ fn read_wav(path: &str) -> Result<(Vec<Vec<f32>>, u32)> {
 }
 
 fn describe(label: &str, audio: &[Vec<f32>], sr: u32) -> String {
-    let mut loud = LoudnessMeter::new(f64::from(sr), audio.len());
-    loud.process(audio);
-    let r = loud.reading();
-    let mut tp = 0.0f32;
-    let mut sp = 0.0f32;
-    for ch in audio {
-        let mut m = TruePeakMeter::new(f64::from(sr));
-        m.process(ch);
-        tp = tp.max(m.finish());
-        sp = sp.max(lathe_dsp::peak::block_peak(ch));
-    }
+    let mut analyzer = Analyzer::new(f64::from(sr), audio.len(), AnalyzerConfig::default());
+    analyzer.process(audio);
+    analyzer.finish();
+    let r = analyzer.report();
     format!(
         "{label}: integrated {:.1} LUFS, range {:.1} LU, max short-term {:.1} LUFS, true peak {:+.2} dBTP, sample peak {:+.2} dBFS",
-        r.integrated_lufs,
-        r.loudness_range_lu,
-        r.short_term_max_lufs,
-        gain_to_db(tp),
-        gain_to_db(sp)
+        r.loudness.integrated_lufs,
+        r.loudness.loudness_range_lu,
+        r.loudness.short_term_max_lufs,
+        r.true_peak_max_dbtp,
+        r.sample_peak_max_dbfs
     )
 }
 
