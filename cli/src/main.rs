@@ -2,12 +2,16 @@
 //!
 //! ```text
 //! lathe analyze FILE... [--json] [--target NAME]
+//! lathe session [--json] [--watch] [--group NAME] [--interval-ms MS] [--reset]
 //! ```
-//! Reads WAV, AIFF, FLAC and MP3; prints loudness, peaks, dynamics, stereo and QC findings as
-//! Lathe Meter measures them. Exit status: 0 all good, 1 a file could not be read, 2 usage,
-//! 3 a file misses the target.
+//! `analyze` reads WAV, AIFF, FLAC and MP3; prints loudness, peaks, dynamics, stereo and QC
+//! findings as Lathe Meter measures them. Exit status: 0 all good, 1 a file could not be read,
+//! 2 usage, 3 a file misses the target.
+//!
+//! `session` prints every running Lathe Meter instance (all DAWs, all processes of this user).
 
 mod decode;
+mod session;
 
 use anyhow::Result;
 use decode::AudioFile;
@@ -201,6 +205,9 @@ fn print_text(file: &str, a: &FileAnalysis, target: Option<(&Target, Verdict)>) 
 fn usage() -> ! {
     eprintln!("usage: lathe analyze FILE... [--json] [--target NAME]");
     eprintln!(
+        "       lathe session [--json] [--watch] [--group NAME] [--interval-ms MS] [--reset]"
+    );
+    eprintln!(
         "targets: {}",
         targets::TARGETS
             .iter()
@@ -211,6 +218,35 @@ fn usage() -> ! {
     std::process::exit(2);
 }
 
+fn parse_session(rest: &[String]) -> session::SessionArgs {
+    let mut args = session::SessionArgs {
+        json: false,
+        watch: false,
+        group: None,
+        interval: std::time::Duration::from_millis(500),
+        reset: false,
+    };
+    let mut it = rest.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--json" => args.json = true,
+            "--watch" => args.watch = true,
+            "--reset" => args.reset = true,
+            "--group" => args.group = Some(it.next().unwrap_or_else(|| usage()).clone()),
+            "--interval-ms" => {
+                let ms: u64 = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&ms| (10..=60_000).contains(&ms))
+                    .unwrap_or_else(|| usage());
+                args.interval = std::time::Duration::from_millis(ms);
+            }
+            _ => usage(),
+        }
+    }
+    args
+}
+
 fn main() {
     // Decoder panics on hostile files are caught and reported as errors; keep stderr clean.
     std::panic::set_hook(Box::new(|_| {}));
@@ -218,6 +254,9 @@ fn main() {
     let Some((command, rest)) = args.split_first() else {
         usage()
     };
+    if command == "session" {
+        std::process::exit(session::run(&parse_session(rest)));
+    }
     if command != "analyze" {
         usage();
     }

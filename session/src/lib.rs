@@ -13,6 +13,7 @@
 //! Instances join a named session group so two DAW projects open at once do not mix; the
 //! default group names the host process ([`default_group`]).
 
+pub mod export;
 mod group;
 pub mod region;
 pub mod slot;

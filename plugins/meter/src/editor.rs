@@ -1,6 +1,7 @@
 //! Lathe Meter's editor: loudness readouts and history, peak bars, dynamics, stereo, target
 //! comparison and the QC list.
 
+use crate::session_view::SessionView;
 use crate::{HistoryPoint, MeterParams, MeterShared, TargetChoice};
 use lathe_dsp::ballistics::PeakBallistics;
 use lathe_dsp::level::gain_to_db;
@@ -44,6 +45,19 @@ pub struct MeterEditor {
     span: usize,
     /// QC findings, newest last.
     qc: VecDeque<QcEvent>,
+    /// Which tab is shown.
+    tab: Tab,
+    /// The Session tab.
+    session: SessionView,
+}
+
+/// The editor's tabs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tab {
+    /// This track's meters.
+    Meter,
+    /// Every meter of the session group.
+    Session,
 }
 
 pub fn create(
@@ -73,6 +87,8 @@ pub fn create(
             history: VecDeque::with_capacity(longest),
             span: 0,
             qc: VecDeque::with_capacity(QC_SHOWN),
+            tab: Tab::Meter,
+            session: SessionView::default(),
         },
     )
 }
@@ -247,6 +263,9 @@ impl NiceEguiApp for MeterEditor {
                 ui.set_min_size(ui.available_size());
                 ui.horizontal(|ui| {
                     ui_common::title(ui, "Lathe Meter", "loudness, peaks, stereo");
+                    ui.add_space(12.0);
+                    ui.selectable_value(&mut self.tab, Tab::Meter, "Meter");
+                    ui.selectable_value(&mut self.tab, Tab::Session, "Session");
                     ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                         if ui.button("Reset").clicked() {
                             s.reset_requested.store(true, Ordering::Release);
@@ -265,6 +284,10 @@ impl NiceEguiApp for MeterEditor {
                     });
                 });
                 ui.add_space(8.0);
+                if self.tab == Tab::Session {
+                    self.session.ui(ui, &self.params, &s);
+                    return;
+                }
                 let plain = egui::Color32::WHITE;
                 ui.horizontal_wrapped(|ui| {
                     ui.spacing_mut().item_spacing.x = 22.0;
@@ -418,5 +441,17 @@ impl NiceEguiApp for MeterEditor {
                     });
             });
         ui.ctx().request_repaint();
+    }
+
+    fn track_info_changed(&mut self, info: nice_plug::prelude::TrackInfo) {
+        let colour = info.color().map(|c| {
+            let (r, g, b, a) = c.rgba();
+            // Hosts that send a colour with alpha 0 still mean the colour.
+            u32::from_be_bytes([r, g, b, a.max(1)])
+        });
+        if let Ok(mut track) = self.shared.session.track.lock() {
+            *track = (info.name().to_owned(), colour);
+        }
+        self.shared.session.relabel(&self.params);
     }
 }

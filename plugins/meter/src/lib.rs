@@ -11,14 +11,16 @@ use crossbeam::queue::ArrayQueue;
 use lathe_dsp::analyzer::{Analyzer, AnalyzerConfig};
 use lathe_dsp::denormal::FtzGuard;
 use lathe_dsp::peak::SharedPeak;
-use lathe_dsp::qc::QcEvent;
+use lathe_dsp::qc::{QcEvent, QcKind};
 use lathe_dsp::targets::TARGETS;
 use nice_plug::prelude::*;
 use nice_plug_egui::{EguiEditor, EguiEditorState, RepaintNotifier};
-use std::sync::Arc;
+use lathe_session::{Reading, Registration, Registry};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 mod editor;
+mod session_view;
 
 /// Default editor size in logical pixels.
 const EDITOR_SIZE: (f32, f32) = (620.0, 720.0);
@@ -28,6 +30,9 @@ const PUBLISH_INTERVAL_S: f64 = 0.1;
 const HISTORY_QUEUE: usize = 1024;
 /// QC events the queue holds between two editor frames.
 const QC_QUEUE: usize = 256;
+/// A block whose sample peak is above this counts as audio for the session view (linear;
+/// −100 dBFS, below any dither).
+const AUDIBLE_FLOOR: f32 = 1e-5;
 
 /// Delivery targets, in the order of `lathe_dsp::targets::TARGETS`.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +85,12 @@ pub struct MeterParams {
     /// Start a new measurement whenever the host's transport starts playing.
     #[id = "reset_on_play"]
     pub reset_on_play: BoolParam,
+    /// Label in the session view; empty = the host's track name.
+    #[persist = "session-label"]
+    pub session_label: RwLock<String>,
+    /// Session group; empty = the default (the host process).
+    #[persist = "session-group"]
+    pub session_group: RwLock<String>,
 }
 
 impl Default for MeterParams {
@@ -87,6 +98,8 @@ impl Default for MeterParams {
         Self {
             target: EnumParam::new("Target", TargetChoice::Spotify),
             reset_on_play: BoolParam::new("Reset on Play", false),
+            session_label: RwLock::new(String::new()),
+            session_group: RwLock::new(String::new()),
         }
     }
 }
@@ -134,6 +147,108 @@ pub struct MeterShared {
     pub history: ArrayQueue<HistoryPoint>,
     /// QC findings as they happen.
     pub qc: ArrayQueue<QcEvent>,
+    /// Session registry link (main and editor threads only; the audio thread has its own Arc).
+    pub session: SessionLink,
+}
+
+/// This instance's place in the session registry, seen from the main and editor threads.
+#[derive(Default)]
+pub struct SessionLink {
+    /// The slot, once the plugin was activated (None before, or if the registry failed).
+    pub registration: Mutex<Option<Arc<Registration>>>,
+    /// Track name and colour (0xRRGGBBAA) from the host, if it told us.
+    pub track: Mutex<(String, Option<u32>)>,
+    /// Why there is no registration, for the editor.
+    pub error: Mutex<Option<String>>,
+}
+
+impl SessionLink {
+    fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The registration, if any.
+    pub fn registration(&self) -> Option<Arc<Registration>> {
+        Self::lock(&self.registration).clone()
+    }
+
+    /// Group this instance is in: the user's choice, else the default.
+    pub fn group(params: &MeterParams) -> String {
+        let group = params
+            .session_group
+            .read()
+            .map(|g| g.trim().to_owned())
+            .unwrap_or_default();
+        if group.is_empty() {
+            lathe_session::default_group()
+        } else {
+            group
+        }
+    }
+
+    /// Name shown for this instance: the user's label, else the host's track name, else
+    /// "Lathe Meter <slot>".
+    pub fn label(&self, params: &MeterParams) -> (String, Option<u32>) {
+        let (track, colour) = Self::lock(&self.track).clone();
+        let user = params
+            .session_label
+            .read()
+            .map(|l| l.trim().to_owned())
+            .unwrap_or_default();
+        let name = if !user.is_empty() {
+            user
+        } else if !track.trim().is_empty() {
+            track.trim().to_owned()
+        } else {
+            let slot = self.registration().map_or(0, |r| r.index() + 1);
+            format!("Lathe Meter {slot}")
+        };
+        (name, colour)
+    }
+
+    /// Rewrites group and label of an existing registration (after the user or the host
+    /// changed them).
+    pub fn relabel(&self, params: &MeterParams) {
+        if let Some(registration) = self.registration() {
+            let (name, colour) = self.label(params);
+            registration.set_label(&Self::group(params), &name, colour);
+        }
+    }
+
+    /// Joins the registry if not done yet, then (re)writes group and label.
+    pub fn join(&self, params: &MeterParams) -> Option<Arc<Registration>> {
+        let group = Self::group(params);
+        let existing = self.registration();
+        let registration = match existing {
+            Some(r) => r,
+            None => {
+                let joined = Registry::shared().map_err(|e| e.to_string()).and_then(|reg| {
+                    reg.register(&group, "", None)
+                        .ok_or_else(|| "every session slot is taken".to_owned())
+                });
+                match joined {
+                    Ok(r) => {
+                        let r = Arc::new(r);
+                        *Self::lock(&self.registration) = Some(r.clone());
+                        *Self::lock(&self.error) = None;
+                        r
+                    }
+                    Err(e) => {
+                        *Self::lock(&self.error) = Some(e);
+                        return None;
+                    }
+                }
+            }
+        };
+        let (name, colour) = self.label(params);
+        registration.set_label(&group, &name, colour);
+        Some(registration)
+    }
+
+    /// Leaves the registry (the slot is freed once the audio side let go too).
+    pub fn leave(&self) {
+        Self::lock(&self.registration).take();
+    }
 }
 
 impl Default for MeterShared {
@@ -156,6 +271,7 @@ impl Default for MeterShared {
             was_reset: AtomicBool::new(false),
             history: ArrayQueue::new(HISTORY_QUEUE),
             qc: ArrayQueue::new(QC_QUEUE),
+            session: SessionLink::default(),
         }
     }
 }
@@ -183,6 +299,12 @@ pub struct LatheMeter {
     publish_interval: u64,
     /// Whether the transport was playing in the previous block.
     was_playing: bool,
+    /// The session slot, for the audio thread (the same one `shared.session` holds).
+    session: Option<Arc<Registration>>,
+    /// What the session view gets each block; the gated figures are refreshed at 10 Hz.
+    session_reading: Reading,
+    /// True-peak overs counted since reset.
+    overs: u32,
 }
 
 impl Default for LatheMeter {
@@ -200,6 +322,9 @@ impl Default for LatheMeter {
             since_publish: 0,
             publish_interval: 4800,
             was_playing: false,
+            session: None,
+            session_reading: Reading::default(),
+            overs: 0,
         }
     }
 }
@@ -224,6 +349,11 @@ impl LatheMeter {
             a.store(0.0, Ordering::Relaxed);
         }
         s.correlation.store(1.0, Ordering::Relaxed);
+        self.overs = 0;
+        let r = &mut self.session_reading;
+        r.integrated_lufs = f32::NEG_INFINITY;
+        r.loudness_range_lu = 0.0;
+        r.plr_db = f32::NAN;
         // Findings and history from before the reset must not reach the editor afterwards.
         while s.qc.pop().is_some() {}
         while s.history.pop().is_some() {}
@@ -246,6 +376,10 @@ impl LatheMeter {
             .store(stereo.balance_lu as f32, Ordering::Relaxed);
         s.mono_loss_lu
             .store(stereo.mono_loss_lu as f32, Ordering::Relaxed);
+        let r = &mut self.session_reading;
+        r.integrated_lufs = reading.integrated_lufs as f32;
+        r.loudness_range_lu = reading.loudness_range_lu as f32;
+        r.plr_db = self.analyzer.plr_db() as f32;
         if editor_open {
             // A full queue means the editor is not reading: dropping points is fine.
             let _ = s.history.push(HistoryPoint {
@@ -298,6 +432,17 @@ impl Plugin for LatheMeter {
         self.shared
             .channels
             .store(channels as u32, Ordering::Relaxed);
+        self.session_reading = Reading {
+            channels: channels as u32,
+            sample_rate_hz: buffer_config.sample_rate.round() as u32,
+            ..Reading::default()
+        };
+        self.overs = 0;
+        // Joining the session registry maps a file and may start a thread: here, never in
+        // process(). A failure leaves the meter working without the session view.
+        if self.session.is_none() {
+            self.session = self.shared.session.join(&self.params);
+        }
         // Pass-through: the output is the input, undelayed.
         context.set_latency_samples(0);
         true
@@ -317,7 +462,12 @@ impl Plugin for LatheMeter {
         let playing = context.transport().playing;
         let started = playing && !self.was_playing;
         self.was_playing = playing;
+        let session_reset = self
+            .session
+            .as_ref()
+            .is_some_and(|r| r.take_reset_request());
         if self.shared.reset_requested.swap(false, Ordering::Acquire)
+            || session_reset
             || (started && self.params.reset_on_play.value())
         {
             self.clear();
@@ -348,8 +498,12 @@ impl Plugin for LatheMeter {
         );
         let events = self.analyzer.qc_events();
         while self.qc_sent < events.len() {
+            let event = events[self.qc_sent];
+            if event.kind == QcKind::TruePeakOver {
+                self.overs = self.overs.saturating_add(1);
+            }
             // A full queue drops the event for the editor only; the analyzer keeps it.
-            let _ = s.qc.push(events[self.qc_sent]);
+            let _ = s.qc.push(event);
             self.qc_sent += 1;
         }
         let editor_open = self.editor_state.is_open();
@@ -358,10 +512,38 @@ impl Plugin for LatheMeter {
             self.since_publish = 0;
             self.publish_slow(editor_open);
         }
+        if let Some(session) = &self.session {
+            let loud = self.analyzer.loudness();
+            let peaks = self.analyzer.block_sample_peaks();
+            let target = self.params.target.value().target();
+            let r = &mut self.session_reading;
+            r.momentary_lufs = loud.momentary_lufs() as f32;
+            r.short_term_lufs = loud.short_term_lufs() as f32;
+            r.true_peak_max_dbtp = lathe_dsp::level::gain_to_db(self.analyzer.true_peak_max());
+            r.correlation = if peaks.len() > 1 {
+                loud.stereo_reading().correlation_momentary as f32
+            } else {
+                f32::NAN
+            };
+            r.target_lufs = target.integrated_lufs.map_or(f32::NAN, |l| l as f32);
+            r.target_tolerance_lu = target.tolerance_lu as f32;
+            r.target_true_peak_dbtp = target.true_peak_max_dbtp as f32;
+            r.overs = self.overs;
+            let audible = peaks.iter().any(|&p| p > AUDIBLE_FLOOR);
+            session.publish(r, audible);
+        }
         if editor_open {
             self.repaint.request_repaint();
         }
         ProcessStatus::Normal
+    }
+}
+
+impl Drop for LatheMeter {
+    fn drop(&mut self) {
+        // Both Arcs of the registration go: the slot is freed now, not when the editor goes.
+        self.session = None;
+        self.shared.session.leave();
     }
 }
 

@@ -12,6 +12,8 @@ use clack_extensions::params::{
     ParamRescanFlags, PluginParams,
 };
 use clack_extensions::state::{HostState, HostStateImpl, PluginState};
+use clack_extensions::track_info::{HostTrackInfo, HostTrackInfoImpl, TrackInfo, TrackInfoWriter};
+use clack_host::utils::Color;
 use clack_host::events::event_types::ParamValueEvent;
 use clack_host::prelude::*;
 use std::ffi::{CStr, CString};
@@ -39,6 +41,17 @@ pub struct Shared {
     /// How often the plugin called `clap_host_latency.changed` (kept for the latency checks of
     /// plugins whose latency depends on settings).
     pub latency_changed: AtomicU32,
+    /// Track name and RGB colour the host reports through `clap_host_track_info`.
+    pub track: Option<Track>,
+}
+
+/// The track a plugin instance sits on.
+#[derive(Debug, Clone)]
+pub struct Track {
+    /// Track name.
+    pub name: String,
+    /// Track colour (RGB).
+    pub rgb: [u8; 3],
 }
 
 impl<'a> SharedHandler<'a> for Shared {
@@ -88,6 +101,24 @@ impl HostLatencyImpl for MainThread<'_> {
     }
 }
 
+impl HostTrackInfoImpl for MainThread<'_> {
+    fn get<'a>(&'a self, writer: &mut TrackInfoWriter<'_, 'a>) {
+        if let Some(track) = &self.shared.track {
+            let [red, green, blue] = track.rgb;
+            writer.set(
+                &TrackInfo::new()
+                    .with_name(Some(track.name.as_bytes()))
+                    .with_color(Some(Color {
+                        alpha: 255,
+                        red,
+                        green,
+                        blue,
+                    })),
+            );
+        }
+    }
+}
+
 impl HostStateImpl for MainThread<'_> {
     fn mark_dirty(&self) {}
 }
@@ -105,7 +136,8 @@ impl HostHandlers for TestHost {
             .register::<HostLog>()
             .register::<HostParams>()
             .register::<HostLatency>()
-            .register::<HostState>();
+            .register::<HostState>()
+            .register::<HostTrackInfo>();
     }
 }
 
@@ -160,6 +192,11 @@ impl Bundle {
 
     /// Creates an instance of the plugin with the given ID.
     pub fn instantiate(&self, id: &str) -> Result<Plugin> {
+        self.instantiate_on_track(id, None)
+    }
+
+    /// Creates an instance on a track with the given name and colour.
+    pub fn instantiate_on_track(&self, id: &str, track: Option<Track>) -> Result<Plugin> {
         let host_info = HostInfo::new(
             "Lathe test host",
             "Lathe",
@@ -169,7 +206,10 @@ impl Bundle {
         .map_err(|e| anyhow!("host info: {e:?}"))?;
         let id = CString::new(id)?;
         let instance = PluginInstance::<TestHost>::new(
-            |_| Shared::default(),
+            |_| Shared {
+                track,
+                ..Shared::default()
+            },
             |shared| MainThread { shared },
             &self.entry,
             &id,
@@ -381,6 +421,63 @@ impl Plugin {
     ) -> Result<(Vec<Vec<f32>>, u32)> {
         let channels = input.len();
         let frames = input.first().map_or(0, Vec::len);
+        let mut sorted: Vec<ParamChange> = changes.to_vec();
+        sorted.sort_by_key(|c| c.frame);
+        let mut next_change = 0;
+        let mut output = vec![vec![0.0f32; frames]; channels];
+        let out_ref = &mut output;
+        let latency = self.stream(
+            sample_rate,
+            max_block,
+            channels,
+            move |in_block, events, pos| {
+                let pos = pos as usize;
+                if pos >= frames {
+                    return None;
+                }
+                let n = next_block().min(max_block as usize).min(frames - pos);
+                for c in 0..channels {
+                    in_block[c][..n].copy_from_slice(&input[c][pos..pos + n]);
+                }
+                while n > 0
+                    && next_change < sorted.len()
+                    && sorted[next_change].frame < (pos + n) as u64
+                {
+                    let c = sorted[next_change];
+                    let t = c.frame.saturating_sub(pos as u64) as u32;
+                    events.push(&ParamValueEvent::new(
+                        t,
+                        ClapId::new(c.id),
+                        Pckn::match_all(),
+                        c.value,
+                    ));
+                    next_change += 1;
+                }
+                Some(n)
+            },
+            |out_block, n, pos| {
+                let pos = pos as usize;
+                for c in 0..channels {
+                    out_ref[c][pos..pos + n].copy_from_slice(&out_block[c][..n]);
+                }
+            },
+        )?;
+        Ok((output, latency))
+    }
+
+    /// Activates at `sample_rate` and processes on an audio thread until `source` returns
+    /// `None`. `source` fills the input block (planar, `max_block` frames per channel) and the
+    /// block's events for the block starting at the given frame and returns its length; `sink`
+    /// gets each output block. Deactivates at the end and returns the latency reported while
+    /// active.
+    pub fn stream(
+        &mut self,
+        sample_rate: f64,
+        max_block: u32,
+        channels: usize,
+        mut source: impl FnMut(&mut [Vec<f32>], &mut EventBuffer, u64) -> Option<usize> + Send,
+        mut sink: impl FnMut(&[Vec<f32>], usize, u64) + Send,
+    ) -> Result<u32> {
         let config = PluginAudioConfiguration {
             sample_rate,
             min_frames_count: 1,
@@ -391,13 +488,10 @@ impl Plugin {
             .activate(|_, _| (), config)
             .map_err(|e| anyhow!("activate at {sample_rate} Hz: {e:?}"))?;
         let latency = self.latency().unwrap_or(0);
-        let mut sorted: Vec<ParamChange> = changes.to_vec();
-        sorted.sort_by_key(|c| c.frame);
 
         let (processor, result) = std::thread::scope(|scope| {
             scope
                 .spawn(move || {
-                    let mut output = vec![vec![0.0f32; frames]; channels];
                     let mut started = match processor.start_processing() {
                         Ok(p) => p,
                         Err(e) => {
@@ -413,30 +507,17 @@ impl Plugin {
                     let mut out_block = vec![vec![0.0f32; max_block as usize]; channels];
                     let mut events = EventBuffer::with_capacity(64);
                     let mut out_events = EventBuffer::with_capacity(64);
-                    let mut next_change = 0;
-                    let mut pos = 0usize;
+                    let mut pos = 0u64;
                     let mut result = Ok(());
-                    while pos < frames {
-                        let n = next_block().min(max_block as usize).min(frames - pos);
-                        for c in 0..channels {
-                            in_block[c][..n].copy_from_slice(&input[c][pos..pos + n]);
-                            out_block[c][..n].fill(0.0);
-                        }
+                    loop {
                         events.clear();
                         out_events.clear();
-                        while n > 0
-                            && next_change < sorted.len()
-                            && sorted[next_change].frame < (pos + n) as u64
-                        {
-                            let c = sorted[next_change];
-                            let t = c.frame.saturating_sub(pos as u64) as u32;
-                            events.push(&ParamValueEvent::new(
-                                t,
-                                ClapId::new(c.id),
-                                Pckn::match_all(),
-                                c.value,
-                            ));
-                            next_change += 1;
+                        let Some(n) = source(&mut in_block, &mut events, pos) else {
+                            break;
+                        };
+                        let n = n.min(max_block as usize);
+                        for b in &mut out_block {
+                            b[..n].fill(0.0);
                         }
                         let in_audio = in_ports.with_input_buffers([AudioPortBuffer {
                             latency: 0,
@@ -457,18 +538,16 @@ impl Plugin {
                             &mut out_audio,
                             &InputEvents::from_buffer(&events),
                             &mut OutputEvents::from_buffer(&mut out_events),
-                            Some(pos as u64),
+                            Some(pos),
                             None,
                         ) {
                             result = Err(anyhow!("process failed at frame {pos}: {e:?}"));
                             break;
                         }
-                        for c in 0..channels {
-                            output[c][pos..pos + n].copy_from_slice(&out_block[c][..n]);
-                        }
-                        pos += n;
+                        sink(&out_block, n, pos);
+                        pos += n as u64;
                     }
-                    (started.stop_processing(), result.map(|()| output))
+                    (started.stop_processing(), result)
                 })
                 .join()
                 .expect("audio thread panicked")
@@ -480,6 +559,7 @@ impl Plugin {
         {
             self.instance.call_on_main_thread_callback();
         }
-        Ok((result?, latency))
+        result?;
+        Ok(latency)
     }
 }

@@ -3,14 +3,18 @@
 //! ```text
 //! lathe-clap-host check  <plugin.clap> --id <clap id> [--passthrough] [--max-output-dbfs DB]
 //! lathe-clap-host render <plugin.clap> --id <clap id> <in.wav> <out.wav> [--set "Name=text"]...
+//! lathe-clap-host session-test <Lathe Meter.clap> --id <clap id> [--lathe <lathe binary>]
 //! ```
 //! `check` runs the conformance checks and ends with "N passed, M failed" (exit 1 on failure).
 //! `render` plays a WAV file through the plugin like a DAW's offline bounce (512-frame blocks,
 //! latency compensated) and prints loudness and peaks of input and output as lathe-dsp measures
-//! them.
+//! them. `session-test` runs Lathe Meter in several host processes and checks the session
+//! registry through `lathe session --json` (see `session.rs`; `realtime` and `many` are its
+//! helper modes).
 
 mod checks;
 mod host;
+mod session;
 
 use anyhow::{Context, Result, bail};
 use lathe_dsp::analyzer::{Analyzer, AnalyzerConfig};
@@ -36,8 +40,16 @@ fn run() -> Result<i32> {
     let mut passthrough = false;
     let mut max_output_dbfs = None;
     let mut sets = Vec::new();
+    let mut track = String::from("Track");
+    let mut level_db = -20.0f32;
+    let mut count = 128usize;
+    let mut lathe = session::default_lathe();
     while let Some(a) = args.next() {
         match a.as_str() {
+            "--track" => track = args.next().context("--track needs a name")?,
+            "--level" => level_db = args.next().context("--level needs dB")?.parse()?,
+            "--count" => count = args.next().context("--count needs a number")?.parse()?,
+            "--lathe" => lathe = PathBuf::from(args.next().context("--lathe needs a path")?),
             "--id" => id = Some(args.next().context("--id needs a value")?),
             "--passthrough" => passthrough = true,
             "--max-output-dbfs" => {
@@ -74,6 +86,21 @@ fn run() -> Result<i32> {
                 bail!("render takes <plugin.clap> <in.wav> <out.wav>");
             };
             render(path, &id, input, output, &sets)?;
+            Ok(0)
+        }
+        "realtime" | "many" | "session-test" => {
+            let [path] = positional.as_slice() else {
+                bail!("{command} takes one plugin path");
+            };
+            let path = PathBuf::from(path);
+            match command.as_str() {
+                "realtime" => session::realtime(&path, &id, &track, level_db)?,
+                "many" => session::many(&path, &id, count)?,
+                _ => {
+                    println!("== session registry across host processes: {}", path.display());
+                    session::session_test(&path, &id, &lathe)?;
+                }
+            }
             Ok(0)
         }
         other => bail!("unknown command {other:?}"),
