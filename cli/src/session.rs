@@ -104,7 +104,11 @@ pub fn run(args: &SessionArgs) -> i32 {
             let _ = write!(out, "\x1b[H\x1b[2J");
         }
         // A closed pipe (`lathe session --watch | head`) ends the command quietly.
-        if out.write_all(text.as_bytes()).and_then(|_| out.flush()).is_err() {
+        if out
+            .write_all(text.as_bytes())
+            .and_then(|_| out.flush())
+            .is_err()
+        {
             return 0;
         }
         drop(out);

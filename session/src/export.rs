@@ -133,6 +133,9 @@ mod tests {
         let mut lines = csv.lines();
         assert_eq!(lines.next().unwrap(), COLUMNS.join(","));
         let row = lines.next().unwrap();
-        assert!(row.starts_with("\"Vox, \"\"lead\"\"\",song,-12.35,,-14.0,"), "{row}");
+        assert!(
+            row.starts_with("\"Vox, \"\"lead\"\"\",song,-12.35,,-14.0,"),
+            "{row}"
+        );
     }
 }

@@ -51,13 +51,22 @@ fn run() -> Result<()> {
         "install" => install().map(|_| ()),
         "demo" => demo(),
         "test" => test::run(),
-        "bench" => run_cmd(Command::new(env!("CARGO")).args([
-            "bench",
-            "-p",
-            "lathe-dsp",
-            "--bench",
-            "meter",
-        ])),
+        "bench" => {
+            run_cmd(Command::new(env!("CARGO")).args([
+                "bench",
+                "-p",
+                "lathe-dsp",
+                "--bench",
+                "meter",
+            ]))?;
+            run_cmd(Command::new(env!("CARGO")).args([
+                "bench",
+                "-p",
+                "lathe-session",
+                "--bench",
+                "publish",
+            ]))
+        }
         _ => bail!("{}", usage()),
     }
 }
@@ -184,6 +193,14 @@ pub fn build_clap_host() -> Result<PathBuf> {
     Ok(target_dir()
         .join("debug")
         .join(format!("lathe-clap-host{}", std::env::consts::EXE_SUFFIX)))
+}
+
+/// Builds the `lathe` command-line tool (debug) and returns its path.
+pub fn build_cli() -> Result<PathBuf> {
+    run_cmd(Command::new(env!("CARGO")).args(["build", "-p", "lathe-cli"]))?;
+    Ok(target_dir()
+        .join("debug")
+        .join(format!("lathe{}", std::env::consts::EXE_SUFFIX)))
 }
 
 fn write_wav(path: &Path, audio: &[Vec<f32>], sample_rate: u32) -> Result<()> {

@@ -108,10 +108,17 @@ struct Display {
 
 impl Display {
     fn start() -> Result<Self> {
-        for tool in ["Xvfb", "openbox", "xsettingsd", "import", "tesseract"] {
+        for tool in [
+            "Xvfb",
+            "openbox",
+            "xsettingsd",
+            "import",
+            "tesseract",
+            "xdotool",
+        ] {
             if which(tool).is_none() {
                 bail!(
-                    "{tool} is not installed (Debian: apt-get install xvfb openbox xsettingsd imagemagick tesseract-ocr)"
+                    "{tool} is not installed (Debian: apt-get install xvfb openbox xsettingsd imagemagick tesseract-ocr xdotool)"
                 );
             }
         }
@@ -159,6 +166,65 @@ fn which(tool: &str) -> Option<PathBuf> {
             .map(|p| p.join(tool))
             .find(|p| p.is_file())
     })
+}
+
+/// The cross-process session test (`lathe-clap-host session-test`), with the `lathe` binary.
+fn session_test(host: &Path, dir: &Path) -> Result<()> {
+    let lathe = crate::build_cli()?;
+    run_cmd(
+        Command::new(host)
+            .arg("session-test")
+            .arg(dir.join("Lathe Meter.clap"))
+            .args(["--id", "audio.lathe.meter", "--lathe"])
+            .arg(lathe),
+    )
+}
+
+/// Screenshot of Lathe Meter's Session tab: 128 instances in a CLAP host process plus the
+/// pedalboard instance whose editor is open, all in one session group of a private registry.
+fn session_screenshot(
+    host: &Path,
+    python: &Path,
+    dir: &Path,
+    display: &str,
+    png: &Path,
+) -> Result<()> {
+    use std::io::BufRead;
+    let registry = target_dir().join("session-screenshot");
+    std::fs::create_dir_all(&registry)?;
+    let env = [
+        ("LATHE_SESSION_DIR", registry.as_os_str()),
+        ("LATHE_SESSION_GROUP", std::ffi::OsStr::new("screenshot")),
+    ];
+    let mut many = Command::new(host)
+        .arg("many")
+        .arg(dir.join("Lathe Meter.clap"))
+        .args(["--id", "audio.lathe.meter", "--count", "128"])
+        .envs(env)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let stdout = many.stdout.take().context("host stdout")?;
+    let ready = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l == "ready");
+    let result = if ready {
+        run_cmd(
+            Command::new(python)
+                .arg(workspace_root().join("tests/vst3/session_screenshot.py"))
+                .arg(dir.join("Lathe Meter.vst3"))
+                .arg(png)
+                .arg("Track 001")
+                .envs(env)
+                .env("DISPLAY", display),
+        )
+    } else {
+        Err(anyhow::anyhow!("the 128-instance host did not get ready"))
+    };
+    drop(many.stdin.take());
+    let _ = many.wait();
+    result
 }
 
 pub fn run() -> Result<()> {
@@ -241,8 +307,33 @@ pub fn run() -> Result<()> {
                 )
                 .with_context(|| format!("{name} editor"))?;
             }
-            Ok(())
+            session_screenshot(
+                host.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?,
+                python,
+                &release_dir,
+                &display.name,
+                &shots.join("lathe-meter-session.png"),
+            )
         });
+    }
+    if release_ok {
+        steps.step("session registry across host processes (release)", || {
+            session_test(
+                host.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?,
+                &release_dir,
+            )
+        });
+    }
+    if alloc_ok {
+        steps.step(
+            "session registry across host processes (allocation-checked debug)",
+            || {
+                session_test(
+                    host.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?,
+                    &alloc_dir,
+                )
+            },
+        );
     }
 
     println!("\n==== summary");

@@ -56,7 +56,8 @@ pub fn apply_theme(ctx: &egui::Context) {
 /// Formats a level for a readout: one decimal, "-inf" for silence.
 pub fn format_db(db: f64, unit: &str) -> String {
     if db.is_finite() {
-        format!("{db:+.1} {unit}")
+        // Round first, then `+ 0.0` turns −0.0 into +0.0: tiny negatives must not print "-0.0".
+        format!("{:+.1} {unit}", (db * 10.0).round() / 10.0 + 0.0)
     } else {
         format!("-inf {unit}")
     }

@@ -13,9 +13,9 @@ use lathe_dsp::denormal::FtzGuard;
 use lathe_dsp::peak::SharedPeak;
 use lathe_dsp::qc::{QcEvent, QcKind};
 use lathe_dsp::targets::TARGETS;
+use lathe_session::{Reading, Registration, Registry};
 use nice_plug::prelude::*;
 use nice_plug_egui::{EguiEditor, EguiEditorState, RepaintNotifier};
-use lathe_session::{Reading, Registration, Registry};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -222,10 +222,12 @@ impl SessionLink {
         let registration = match existing {
             Some(r) => r,
             None => {
-                let joined = Registry::shared().map_err(|e| e.to_string()).and_then(|reg| {
-                    reg.register(&group, "", None)
-                        .ok_or_else(|| "every session slot is taken".to_owned())
-                });
+                let joined = Registry::shared()
+                    .map_err(|e| e.to_string())
+                    .and_then(|reg| {
+                        reg.register(&group, "", None)
+                            .ok_or_else(|| "every session slot is taken".to_owned())
+                    });
                 match joined {
                     Ok(r) => {
                         let r = Arc::new(r);

@@ -23,19 +23,22 @@ enum Column {
     Age,
 }
 
+/// (column, header, width in logical px): fits the default 620 px editor without scrolling.
 const COLUMNS: [(Column, &str, f32); 11] = [
-    (Column::Name, "Track", 140.0),
-    (Column::Momentary, "M", 54.0),
-    (Column::ShortTerm, "S", 54.0),
-    (Column::Integrated, "I", 54.0),
-    (Column::Range, "LRA", 48.0),
-    (Column::TruePeak, "TP max", 58.0),
-    (Column::Plr, "PLR", 48.0),
-    (Column::Correlation, "Corr", 48.0),
-    (Column::Overs, "Overs", 48.0),
-    (Column::Audio, "Audio", 44.0),
-    (Column::Age, "Age", 52.0),
+    (Column::Name, "Track", 112.0),
+    (Column::Momentary, "M", 46.0),
+    (Column::ShortTerm, "S", 46.0),
+    (Column::Integrated, "I", 46.0),
+    (Column::Range, "LRA", 40.0),
+    (Column::TruePeak, "TP", 48.0),
+    (Column::Plr, "PLR", 40.0),
+    (Column::Correlation, "Corr", 42.0),
+    (Column::Overs, "Overs", 44.0),
+    (Column::Audio, "Audio", 42.0),
+    (Column::Age, "Age", 50.0),
 ];
+/// Gap between columns (logical px).
+const GAP: f32 = 3.0;
 /// Height of one table row (logical px).
 const ROW_HEIGHT: f32 = 20.0;
 
@@ -75,7 +78,9 @@ fn cmp_f32(a: f32, b: f32) -> Ordering {
 
 fn cell(v: f32, decimals: usize) -> String {
     if v.is_finite() {
-        format!("{v:.decimals$}")
+        // Round first, then `+ 0.0` turns −0.0 into 0.0: tiny negatives must not print "-0.0".
+        let scale = 10f32.powi(decimals as i32);
+        format!("{:.decimals$}", (v * scale).round() / scale + 0.0)
     } else {
         "–".to_owned()
     }
@@ -99,7 +104,10 @@ impl SessionView {
         self.entries.sort_by(|a, b| {
             let (ra, rb) = (&a.reading, &b.reading);
             let ord = match sort {
-                Column::Name => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
+                Column::Name => {
+                    let lower = |c: char| c.to_ascii_lowercase();
+                    a.name.chars().map(lower).cmp(b.name.chars().map(lower))
+                }
                 Column::Momentary => cmp_f32(ra.momentary_lufs, rb.momentary_lufs),
                 Column::ShortTerm => cmp_f32(ra.short_term_lufs, rb.short_term_lufs),
                 Column::Integrated => cmp_f32(ra.integrated_lufs, rb.integrated_lufs),
@@ -122,7 +130,13 @@ impl SessionView {
     fn export(&mut self, group: &str, json: bool) {
         let safe: String = group
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -144,8 +158,16 @@ impl SessionView {
     pub fn ui(&mut self, ui: &mut egui::Ui, params: &MeterParams, shared: &MeterShared) {
         let link = &shared.session;
         if !self.edits_loaded {
-            self.label_edit = params.session_label.read().map(|s| s.clone()).unwrap_or_default();
-            self.group_edit = params.session_group.read().map(|s| s.clone()).unwrap_or_default();
+            self.label_edit = params
+                .session_label
+                .read()
+                .map(|s| s.clone())
+                .unwrap_or_default();
+            self.group_edit = params
+                .session_group
+                .read()
+                .map(|s| s.clone())
+                .unwrap_or_default();
             self.edits_loaded = true;
         }
         let Some(registration) = link.registration() else {
@@ -155,7 +177,10 @@ impl SessionView {
                 .ok()
                 .and_then(|e| e.clone())
                 .unwrap_or_else(|| "the plugin is not active yet".to_owned());
-            ui.label(egui::RichText::new(format!("Session view unavailable: {why}")).color(ui_common::WARN));
+            ui.label(
+                egui::RichText::new(format!("Session view unavailable: {why}"))
+                    .color(ui_common::WARN),
+            );
             return;
         };
         let group = SessionLink::group(params);
@@ -242,11 +267,11 @@ impl SessionView {
         egui::ScrollArea::horizontal().show(ui, |ui| {
             // Header: click to sort, click again to reverse.
             ui.horizontal(|ui| {
-                ui.spacing_mut().item_spacing.x = 4.0;
+                ui.spacing_mut().item_spacing.x = GAP;
                 for (col, title, width) in COLUMNS {
                     let arrow = match (self.sort == col, self.descending) {
-                        (true, false) => " ▲",
-                        (true, true) => " ▼",
+                        (true, false) => " ^",
+                        (true, true) => " v",
                         _ => "",
                     };
                     let text = egui::RichText::new(format!("{title}{arrow}")).strong();
@@ -281,7 +306,7 @@ fn row(ui: &mut egui::Ui, e: &Entry, own: bool) {
     let r = &e.reading;
     let flagged = e.over_target() || e.has_overs();
     let (rect, _) = ui.allocate_exact_size(
-        egui::vec2(COLUMNS.iter().map(|c| c.2 + 4.0).sum(), ROW_HEIGHT),
+        egui::vec2(COLUMNS.iter().map(|c| c.2 + GAP).sum(), ROW_HEIGHT),
         egui::Sense::hover(),
     );
     let painter = ui.painter_at(rect);
@@ -307,7 +332,7 @@ fn row(ui: &mut egui::Ui, e: &Entry, own: bool) {
             Column::Correlation => cell(r.correlation, 2),
             Column::Overs => r.overs.to_string(),
             Column::Audio => if e.receiving_audio { "●" } else { "–" }.to_owned(),
-            Column::Age => format!("{} ms", e.age_ms.min(99_999)),
+            Column::Age => format!("{}ms", e.age_ms.min(99_999)),
         };
         let colour = match col {
             Column::Integrated | Column::ShortTerm if e.over_target() => ui_common::OVER,
@@ -344,6 +369,6 @@ fn row(ui: &mut egui::Ui, e: &Entry, own: bool) {
                 colour,
             );
         }
-        x += width + 4.0;
+        x += width + GAP;
     }
 }

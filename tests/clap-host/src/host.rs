@@ -13,9 +13,9 @@ use clack_extensions::params::{
 };
 use clack_extensions::state::{HostState, HostStateImpl, PluginState};
 use clack_extensions::track_info::{HostTrackInfo, HostTrackInfoImpl, TrackInfo, TrackInfoWriter};
-use clack_host::utils::Color;
 use clack_host::events::event_types::ParamValueEvent;
 use clack_host::prelude::*;
+use clack_host::utils::Color;
 use std::ffi::{CStr, CString};
 use std::io::Cursor;
 use std::path::Path;

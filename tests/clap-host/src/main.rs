@@ -97,7 +97,10 @@ fn run() -> Result<i32> {
                 "realtime" => session::realtime(&path, &id, &track, level_db)?,
                 "many" => session::many(&path, &id, count)?,
                 _ => {
-                    println!("== session registry across host processes: {}", path.display());
+                    println!(
+                        "== session registry across host processes: {}",
+                        path.display()
+                    );
                     session::session_test(&path, &id, &lathe)?;
                 }
             }

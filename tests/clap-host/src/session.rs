@@ -58,7 +58,10 @@ pub fn realtime(path: &Path, id: &str, track: &str, level_db: f32) -> Result<()>
     std::thread::spawn(move || {
         for line in std::io::stdin().lock().lines() {
             let Ok(line) = line else { break };
-            if let Some(db) = line.strip_prefix("level ").and_then(|v| v.trim().parse().ok()) {
+            if let Some(db) = line
+                .strip_prefix("level ")
+                .and_then(|v| v.trim().parse().ok())
+            {
                 stdin_level.store(f32::to_bits(db), Ordering::Release);
                 stdin_gen.fetch_add(1, Ordering::AcqRel);
             }
@@ -102,11 +105,12 @@ pub fn realtime(path: &Path, id: &str, track: &str, level_db: f32) -> Result<()>
                 announce = true;
             }
             let gain = db_to_gain(f32::from_bits(level.load(Ordering::Acquire)));
-            for i in 0..BLOCK {
+            let (left, right) = input.split_at_mut(1);
+            for (l, r) in left[0][..BLOCK].iter_mut().zip(&mut right[0][..BLOCK]) {
                 let s = gain * phase.sin() as f32;
                 phase = (phase + step) % std::f64::consts::TAU;
-                input[0][i] = s;
-                input[1][i] = s;
+                *l = s;
+                *r = s;
             }
             Some(BLOCK)
         },
@@ -305,7 +309,8 @@ fn scenario(plugin: &Path, id: &str, lathe: &Path, env: &[(&str, &str)]) -> Resu
     b.expect_line("playing", Duration::from_secs(20))?;
 
     // 1. Both appear, each with its own loudness (after one momentary window of audio).
-    let close = |e: Option<&Value>, lufs: f64| e.is_some_and(|e| (momentary(e) - lufs).abs() <= 0.1);
+    let close =
+        |e: Option<&Value>, lufs: f64| e.is_some_and(|e| (momentary(e) - lufs).abs() <= 0.1);
     let (table, _) = wait_for(lathe, env, Duration::from_secs(10), |t| {
         close(find(t, "Drums"), -20.0) && close(find(t, "Vocals"), -30.0)
     })?;
@@ -318,10 +323,17 @@ fn scenario(plugin: &Path, id: &str, lathe: &Path, env: &[(&str, &str)]) -> Resu
             group.ends_with(&format!("-{pid}")),
             "default group {group:?} does not name host process {pid}"
         );
-        ensure!(e["receiving_audio"] == true, "{} not receiving audio", e["name"]);
+        ensure!(
+            e["receiving_audio"] == true,
+            "{} not receiving audio",
+            e["name"]
+        );
         ensure!(e["color"] == "#4080c0", "track colour {}", e["color"]);
     }
-    ensure!(drums["group"] != vocals["group"], "two host processes share a default group");
+    ensure!(
+        drums["group"] != vocals["group"],
+        "two host processes share a default group"
+    );
     println!(
         "  ok: two host processes listed: Drums {:.2} LUFS (played -20), Vocals {:.2} LUFS (played -30), groups {} / {}",
         momentary(drums),
@@ -362,7 +374,10 @@ fn scenario(plugin: &Path, id: &str, lathe: &Path, env: &[(&str, &str)]) -> Resu
     })?;
     let gone = gone_ms - killed_ms;
     ensure!(gone <= MAX_GONE_MS, "killed instance listed for {gone} ms");
-    ensure!(find(&table, "Drums").is_some(), "the live instance vanished too");
+    ensure!(
+        find(&table, "Drums").is_some(),
+        "the live instance vanished too"
+    );
     println!("  ok: killed host's instance gone after {gone} ms (limit {MAX_GONE_MS} ms)");
 
     // 4. A host that closes normally takes its instance along at once.
@@ -381,7 +396,11 @@ fn scenario(plugin: &Path, id: &str, lathe: &Path, env: &[(&str, &str)]) -> Resu
     )?;
     many.expect_line("ready", Duration::from_secs(300))?;
     let table = session_json(lathe, env, &["--group", "many-instances"])?;
-    ensure!(table.len() == count, "{} of {count} instances listed", table.len());
+    ensure!(
+        table.len() == count,
+        "{} of {count} instances listed",
+        table.len()
+    );
     let mut worst: f64 = 0.0;
     for i in 0..count {
         let name = format!("Track {:03}", i + 1);
@@ -389,13 +408,25 @@ fn scenario(plugin: &Path, id: &str, lathe: &Path, env: &[(&str, &str)]) -> Resu
         let expected = f64::from(many_level_db(i));
         let err = (momentary(e) - expected).abs();
         worst = worst.max(err);
-        ensure!(err <= 0.1, "{name}: {} LUFS, played {expected}", momentary(e));
+        ensure!(
+            err <= 0.1,
+            "{name}: {} LUFS, played {expected}",
+            momentary(e)
+        );
         let colour = format!("#{:02x}80{:02x}", (i * 2) as u8, 0xFF - (i * 2) as u8);
-        ensure!(e["color"] == colour.as_str(), "{name} colour {}", e["color"]);
+        ensure!(
+            e["color"] == colour.as_str(),
+            "{name} colour {}",
+            e["color"]
+        );
     }
     many.finish()?;
     let after = session_json(lathe, env, &[])?;
-    ensure!(after.is_empty(), "{} instances left after unloading", after.len());
+    ensure!(
+        after.is_empty(),
+        "{} instances left after unloading",
+        after.len()
+    );
     println!(
         "  ok: {count} instances in one process listed with their own names, colours and loudness (worst error {worst:.3} LU); all gone after unload"
     );
