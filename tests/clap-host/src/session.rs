@@ -353,14 +353,21 @@ fn scenario(plugin: &Path, id: &str, lathe: &Path, env: &[(&str, &str)]) -> Resu
         close(find(&table, "Vocals"), -30.0),
         "the other instance changed too"
     );
+    // When the plugin's own reading gets there: momentary loudness is the mean power of the
+    // last 400 ms, so it is within 0.1 LU of the new level once the old level's share `f`
+    // satisfies (1 − f) + f·r ≥ 10^(−0.01), r = old/new power. "changed" is printed after
+    // the first new 10 ms block was processed.
+    let ratio = 10f64.powf((-20.0 - -14.0) / 10.0);
+    let old_share = (1.0 - 10f64.powf(-0.01)) / (1.0 - ratio);
+    let settle_ms = MOMENTARY_MS as f64 * (1.0 - old_share) - BLOCK as f64 / SAMPLE_RATE * 1000.0;
+    let added = lag as f64 - settle_ms;
     ensure!(
-        lag <= MOMENTARY_MS + MAX_LAG_MS,
-        "new level visible {lag} ms after the change (momentary window {MOMENTARY_MS} ms + {MAX_LAG_MS} ms allowed)"
+        added <= MAX_LAG_MS as f64,
+        "new level visible {lag} ms after the change; the meter itself had it after {settle_ms:.0} ms, the registry added {added:.0} ms (limit {MAX_LAG_MS})"
     );
     println!(
-        "  ok: -20 → -14 dBFS change read as {:.2} LUFS {lag} ms after it was played ({} ms after the 400 ms momentary window filled)",
+        "  ok: -20 → -14 dBFS change read as {:.2} LUFS {lag} ms after it was played; the meter's own momentary reading gets there after {settle_ms:.0} ms, so registry + polling added {added:.0} ms (limit {MAX_LAG_MS} ms)",
         momentary(find(&table, "Drums").context("Drums")?),
-        lag.saturating_sub(MOMENTARY_MS)
     );
 
     // 3. A killed host's instance disappears within MAX_GONE_MS.
