@@ -12,6 +12,7 @@ pub mod denormal;
 pub mod gain;
 pub mod k_weighting;
 pub mod level;
+pub mod limiter;
 pub mod loudness;
 pub mod peak;
 pub mod qc;
