@@ -252,6 +252,11 @@ fn probe_burst() {
     let c = best.0 - 32;
     for i in c - 12..c + 12 {
         let inp = input[1][i - lat] * db_to_gain(24.0);
-        eprintln!("{i}: out {:+.4} in {:+.4} gain {:.4}", ch[i], inp, if inp != 0.0 { ch[i] / inp } else { 0.0 });
+        eprintln!(
+            "{i}: out {:+.4} in {:+.4} gain {:.4}",
+            ch[i],
+            inp,
+            if inp != 0.0 { ch[i] / inp } else { 0.0 }
+        );
     }
 }
