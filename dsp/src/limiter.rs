@@ -28,10 +28,27 @@ const SAFETY_DB: f32 = 0.04;
 /// of `gain × input` then matches `gain × interpolation of input`, which is what the sidechain
 /// measured. Without the hold, the gain ramp itself adds inter-sample overshoot.
 const HOLD_SAMPLES: usize = 8;
+/// Drive changes glide over this time constant (ms), so automation does not click.
+const DRIVE_GLIDE_MS: f64 = 10.0;
+/// Automatic release: shortest and longest release time (ms) and the time constant of the
+/// slow gain-reduction average that chooses between them.
+const AUTO_RELEASE_FAST_MS: f32 = 30.0;
+/// See [`AUTO_RELEASE_FAST_MS`].
+const AUTO_RELEASE_SLOW_MS: f32 = 800.0;
+/// See [`AUTO_RELEASE_FAST_MS`].
+const AUTO_RELEASE_AVERAGE_MS: f64 = 1500.0;
+/// Average gain reduction (1 − gain) at which the automatic release is at its slowest
+/// (0.3 ≈ 3 dB of reduction, held for seconds).
+const AUTO_RELEASE_SUSTAINED_GR: f32 = 0.3;
 /// Shortest and longest lookahead (ms).
 pub const MIN_LOOKAHEAD_MS: f32 = 0.5;
 /// See [`MIN_LOOKAHEAD_MS`].
 pub const MAX_LOOKAHEAD_MS: f32 = 5.0;
+
+/// Lookahead in samples for `ms` at `sample_rate_hz`.
+fn lookahead_samples(sample_rate_hz: f64, ms: f32) -> usize {
+    (f64::from(ms) * 1e-3 * sample_rate_hz).round() as usize
+}
 
 /// A sliding minimum over a fixed window (monotonic queue in a fixed ring; O(1) amortised).
 #[derive(Debug, Clone)]
@@ -56,6 +73,12 @@ impl SlidingMin {
     fn clear(&mut self) {
         self.head = 0;
         self.len = 0;
+    }
+
+    /// Changes the window (at most the capacity given to `new`) and clears.
+    fn set_window(&mut self, window: usize) {
+        self.window = window.min(self.ring.len() - 1) as u64;
+        self.clear();
     }
 
     /// Adds the value for time `t` and returns the minimum over (t − window, t].
@@ -104,9 +127,13 @@ struct Stage {
     /// Per channel: largest |interpolated| value in the interval ending at the newest history
     /// sample, for the previous step (so each sample sees both neighbouring intervals).
     prev_interval: Vec<f32>,
-    /// Audio delay line per channel (ring of `delay` samples).
+    /// Audio delay line per channel (ring; the first `delay_len` samples are in use, the rest
+    /// is room for the longest lookahead).
     delay: Vec<Vec<f32>>,
+    delay_len: usize,
     delay_pos: usize,
+    /// Lookahead (samples) of [`MAX_LOOKAHEAD_MS`]: what the buffers are sized for.
+    max_lookahead: usize,
     /// Lookahead in samples (window of the minimum and of the average).
     lookahead: usize,
     min: SlidingMin,
@@ -123,10 +150,21 @@ struct Stage {
     target: f32,
     /// Ceiling as set (dBTP).
     ceiling_dbtp: f32,
-    /// Drive (linear) and as set (dB).
+    /// Drive now (linear, gliding towards `drive_target`), its target, and as set (dB).
     drive: f32,
+    drive_target: f32,
     drive_db: f32,
+    /// Per-sample glide factor of the drive.
+    drive_glide: f32,
     release_ms: f32,
+    /// Program-dependent release instead of `release_ms`.
+    auto_release: bool,
+    /// Slow average of the gain reduction (1 − gain), for the automatic release.
+    gr_slow: f32,
+    /// Per-sample factor of that average.
+    gr_slow_coeff: f32,
+    /// Bypassed: no drive, no gain reduction; the delay stays.
+    bypassed: bool,
     /// Time in samples since reset (for the sliding minimum).
     t: u64,
     /// Smallest gain applied since the last read (linear), for meters.
@@ -137,19 +175,22 @@ impl Stage {
     /// A stage for `channels` channels with `lookahead` samples of lookahead.
     fn new(sample_rate_hz: f64, channels: usize, lookahead: usize) -> Self {
         let sr = sample_rate_hz;
-        let lookahead = lookahead.max(2);
+        let max_lookahead = lookahead_samples(sr, MAX_LOOKAHEAD_MS);
+        let lookahead = lookahead.clamp(2, max_lookahead);
         let channels = channels.max(1);
-        let delay_len = lookahead + HOLD_SAMPLES - 1 + sidechain::DELAY;
+        let max_delay = max_lookahead + HOLD_SAMPLES - 1 + sidechain::DELAY;
         let mut l = Self {
             sample_rate_hz: sr,
             channels,
             sc: vec![Sidechain::new(); channels],
             prev_interval: vec![0.0; channels],
-            delay: vec![vec![0.0; delay_len.max(1)]; channels],
+            delay: vec![vec![0.0; max_delay]; channels],
+            delay_len: lookahead + HOLD_SAMPLES - 1 + sidechain::DELAY,
             delay_pos: 0,
+            max_lookahead,
             lookahead,
-            min: SlidingMin::new(lookahead + 2 * HOLD_SAMPLES),
-            avg_ring: vec![1.0; lookahead],
+            min: SlidingMin::new(max_lookahead + 2 * HOLD_SAMPLES),
+            avg_ring: vec![1.0; max_lookahead],
             avg_pos: 0,
             avg_sum: lookahead as f64,
             avg_below_one: 0,
@@ -158,15 +199,35 @@ impl Stage {
             target: 1.0,
             ceiling_dbtp: 0.0,
             drive: 1.0,
+            drive_target: 1.0,
             drive_db: 0.0,
+            drive_glide: (1.0 - (-1.0 / (DRIVE_GLIDE_MS * 1e-3 * sr)).exp()) as f32,
             release_ms: 0.0,
+            auto_release: false,
+            gr_slow: 0.0,
+            gr_slow_coeff: (-1.0 / (AUTO_RELEASE_AVERAGE_MS * 1e-3 * sr)).exp() as f32,
+            bypassed: false,
             t: 0,
             min_gain: 1.0,
         };
+        l.min.set_window(lookahead + 2 * HOLD_SAMPLES);
         l.set_ceiling_dbtp(-1.0);
         l.set_release_ms(100.0);
         l.reset();
         l
+    }
+
+    /// Changes the lookahead (samples, clamped to 2…the size given by [`MAX_LOOKAHEAD_MS`]).
+    /// Clears the state (the latency changes); does not allocate.
+    fn set_lookahead(&mut self, lookahead: usize) {
+        let lookahead = lookahead.clamp(2, self.max_lookahead);
+        if lookahead == self.lookahead {
+            return;
+        }
+        self.lookahead = lookahead;
+        self.delay_len = lookahead + HOLD_SAMPLES - 1 + sidechain::DELAY;
+        self.min.set_window(lookahead + 2 * HOLD_SAMPLES);
+        self.reset();
     }
 
     /// Latency in samples: lookahead − 1, the hold, and half the sidechain interpolator.
@@ -186,6 +247,8 @@ impl Stage {
         self.delay_pos = 0;
         self.min.clear();
         self.avg_ring.fill(1.0);
+        self.gr_slow = 0.0;
+        self.drive = self.drive_target;
         self.avg_pos = 0;
         self.avg_sum = self.lookahead as f64;
         self.avg_below_one = 0;
@@ -209,7 +272,7 @@ impl Stage {
             return;
         }
         self.drive_db = drive_db.clamp(0.0, 24.0);
-        self.drive = db_to_gain(self.drive_db);
+        self.update_drive_target();
     }
 
     /// Sets the release time (ms, 1…2000): time for the gain to recover most of the way (1/e).
@@ -220,6 +283,14 @@ impl Stage {
         self.release_ms = release_ms.clamp(1.0, 2000.0);
         self.release_coeff =
             (-1.0 / (f64::from(self.release_ms) * 1e-3 * self.sample_rate_hz)).exp() as f32;
+    }
+
+    fn update_drive_target(&mut self) {
+        self.drive_target = if self.bypassed {
+            1.0
+        } else {
+            db_to_gain(self.drive_db)
+        };
     }
 
     /// Smallest gain applied since the previous call (linear), then resets it.
@@ -248,19 +319,40 @@ impl Stage {
         start: usize,
         n: usize,
     ) {
+        let (from, to) = (self.drive, self.drive_target);
         for c in 0..used {
             let input = &channels[c].as_mut()[start..start + n];
             let sc = &mut self.sc[c];
+            let mut drive = from;
             for (w, &x) in sc.input_mut()[..n].iter_mut().zip(input) {
-                *w = sanitize_driven(x, self.drive);
+                if drive != to {
+                    drive += (to - drive) * self.drive_glide;
+                    // Land exactly, so 0 dB drive is exactly 1.0 again (bit-exact pass-through).
+                    if (to - drive).abs() <= to * 1e-6 {
+                        drive = to;
+                    }
+                }
+                *w = sanitize_driven(x, drive);
             }
             sc.process(n);
+            if c + 1 == used {
+                self.drive = drive;
+            }
+        }
+        if self.auto_release {
+            // The more limiting there was over the last seconds (slow average of the gain
+            // reduction), the slower the release: sustained limiting does not pump or distort,
+            // a lone peak in calm material releases fast and leaves no hole.
+            let sustained = (self.gr_slow / AUTO_RELEASE_SUSTAINED_GR).clamp(0.0, 1.0);
+            let ms =
+                AUTO_RELEASE_FAST_MS + (AUTO_RELEASE_SLOW_MS - AUTO_RELEASE_FAST_MS) * sustained;
+            self.release_coeff = (-1.0 / (f64::from(ms) * 1e-3 * self.sample_rate_hz)).exp() as f32;
         }
     }
 
     /// Gain computation and the delayed, gained audio for `start..start + n`.
     fn apply<S: AsMut<[f32]>>(&mut self, channels: &mut [S], used: usize, start: usize, n: usize) {
-        let delay_len = self.delay[0].len();
+        let delay_len = self.delay_len;
         for i in 0..n {
             // The sample judged now is sidechain::DELAY behind the newest one; it is
             // surrounded by the interval after it and the one before.
@@ -272,7 +364,7 @@ impl Stage {
                 self.prev_interval[c] = interval;
                 peak = peak.max(around);
             }
-            let needed = if peak > self.target {
+            let needed = if peak > self.target && !self.bypassed {
                 self.target / peak
             } else {
                 1.0
@@ -282,6 +374,8 @@ impl Stage {
             let recovered = 1.0 - (1.0 - self.released) * self.release_coeff;
             let released = windowed.min(recovered);
             self.released = released;
+            self.gr_slow =
+                (1.0 - released) + (self.gr_slow - (1.0 - released)) * self.gr_slow_coeff;
             // Moving average over the lookahead; exactly 1 when nothing in it is below 1.
             let old = self.avg_ring[self.avg_pos];
             self.avg_ring[self.avg_pos] = released;
@@ -289,7 +383,10 @@ impl Stage {
             if self.avg_pos == 0 {
                 // Once per window the sum is rebuilt from the ring, so add/subtract rounding
                 // cannot drift over hours of limiting.
-                self.avg_sum = self.avg_ring.iter().map(|&g| f64::from(g)).sum::<f64>()
+                self.avg_sum = self.avg_ring[..self.lookahead]
+                    .iter()
+                    .map(|&g| f64::from(g))
+                    .sum::<f64>()
                     - f64::from(released)
                     + f64::from(old);
             }
@@ -344,9 +441,52 @@ impl TruePeakLimiter {
         } else {
             1.5
         };
-        let lookahead = (f64::from(lookahead_ms) * 1e-3 * sr).round() as usize;
         Self {
-            stage: Stage::new(sr, channels, lookahead),
+            stage: Stage::new(sr, channels, lookahead_samples(sr, lookahead_ms)),
+        }
+    }
+
+    /// Changes the lookahead (ms, 0.5…5) without allocating; the latency changes with it and
+    /// the state is cleared.
+    pub fn set_lookahead_ms(&mut self, lookahead_ms: f32) {
+        if lookahead_ms.is_finite() {
+            let ms = lookahead_ms.clamp(MIN_LOOKAHEAD_MS, MAX_LOOKAHEAD_MS);
+            self.stage
+                .set_lookahead(lookahead_samples(self.stage.sample_rate_hz, ms));
+        }
+    }
+
+    /// Latency (samples) at `sample_rate_hz` with `lookahead_ms`, without building a limiter.
+    pub fn latency_for(sample_rate_hz: f64, lookahead_ms: f32) -> u32 {
+        let sr = crate::clamp_sample_rate(sample_rate_hz);
+        let ms = if lookahead_ms.is_finite() {
+            lookahead_ms.clamp(MIN_LOOKAHEAD_MS, MAX_LOOKAHEAD_MS)
+        } else {
+            1.5
+        };
+        (lookahead_samples(sr, ms).max(2) + HOLD_SAMPLES - 1 + sidechain::DELAY) as u32
+    }
+
+    /// Bypass: no drive and no gain reduction (the gain releases to 1 at the release rate), but
+    /// the delay stays, so toggling never shifts the audio.
+    pub fn set_bypass(&mut self, bypassed: bool) {
+        if bypassed != self.stage.bypassed {
+            self.stage.bypassed = bypassed;
+            self.stage.update_drive_target();
+        }
+    }
+
+    /// Program-dependent release (30…800 ms, slower the more sustained the limiting) instead of
+    /// the fixed release time.
+    pub fn set_auto_release(&mut self, auto: bool) {
+        if auto != self.stage.auto_release {
+            self.stage.auto_release = auto;
+            if !auto {
+                // Back to the fixed time.
+                let ms = self.stage.release_ms;
+                self.stage.release_ms = f32::NAN;
+                self.stage.set_release_ms(ms);
+            }
         }
     }
 
@@ -370,9 +510,16 @@ impl TruePeakLimiter {
         self.stage.set_drive_db(drive_db);
     }
 
-    /// Sets the release time (ms).
+    /// Sets the release time (ms, 1…2000; used while the automatic release is off).
     pub fn set_release_ms(&mut self, release_ms: f32) {
-        self.stage.set_release_ms(release_ms);
+        if self.stage.auto_release {
+            // Remember it for when the automatic release is switched off.
+            if release_ms.is_finite() {
+                self.stage.release_ms = release_ms.clamp(1.0, 2000.0);
+            }
+        } else {
+            self.stage.set_release_ms(release_ms);
+        }
     }
 
     /// Smallest gain applied since the previous call (linear).
