@@ -46,12 +46,29 @@ master_path = str(folder / "Lathe Master.vst3")
 meter_path = str(folder / "Lathe Meter.vst3")
 
 
+def master_with(**params):
+    """A fresh Lathe Master with the given parameters set by name."""
+    p = pedalboard.load_plugin(master_path)
+    for name, value in params.items():
+        setattr(p, name, value)
+    return p
+
+
 @check("Lathe Master loads with its parameters")
 def _():
     p = pedalboard.load_plugin(master_path)
     assert p.name == "Lathe Master", p.name
     names = sorted(p.parameters.keys())
-    assert names == ["a_b", "input_gain_db", "output_ceiling_dbfs"], names
+    assert names == [
+        "a_b",
+        "auto_release",
+        "ceiling_dbtp",
+        "drive_db",
+        "input_gain_db",
+        "limiter",
+        "lookahead_ms",
+        "release_ms",
+    ], names
     assert p.parameters["input_gain_db"].range[:2] == (-24.0, 24.0)
     return ", ".join(f"{k}={v.string_value}" for k, v in p.parameters.items())
 
@@ -60,7 +77,6 @@ def _():
 def _():
     p = pedalboard.load_plugin(master_path)
     p.input_gain_db = 6.0
-    p.output_ceiling_dbfs = 0.0
     x = sine(-20.0)
     y = p(x, SR)
     skip = SR // 10  # past the 20 ms gain ramp
@@ -69,16 +85,51 @@ def _():
     return f"measured {gain:+.3f} dB"
 
 
-@check("Lathe Master: Output Ceiling -6 dBFS holds the sample peak")
+def true_peak_db(y, factor=8):
+    """True peak by ideal band-limited interpolation: FFT zero-padding (an oracle independent
+    of the plugin's filters). The block is treated as periodic, so its ends are skipped."""
+    worst = -np.inf
+    for ch in np.atleast_2d(y).astype(np.float64):
+        n = ch.size
+        spectrum = np.fft.rfft(ch)
+        up = np.fft.irfft(spectrum, n * factor) * factor
+        edge = n * factor // 20
+        worst = max(worst, 20 * np.log10(np.max(np.abs(up[edge:-edge]))))
+    return worst
+
+
+@check("Lathe Master: the limiter holds its true-peak ceiling (FFT 8x oracle)")
 def _():
-    p = pedalboard.load_plugin(master_path)
-    p.input_gain_db = 12.0
-    p.output_ceiling_dbfs = -6.0
-    y = p(sine(-3.0), SR)
-    peak = 20 * np.log10(np.max(np.abs(y)))
-    assert peak <= -6.0 + 1e-4, f"peak {peak:.4f} dBFS"
-    assert peak > -6.05, f"peak {peak:.4f} dBFS: the ceiling should be reached"
-    return f"peak {peak:.3f} dBFS"
+    rng = np.random.default_rng(9)
+    t = np.arange(SR) / SR
+    signals = {
+        "noise": rng.uniform(-1, 1, (2, SR)),
+        "0.23 fs tone": np.tile(np.sin(2 * np.pi * 0.23 * SR * t + 0.7), (2, 1)),
+        "fs/4 at 45 degrees": np.tile(np.sin(np.pi / 2 * np.arange(SR) + np.pi / 4), (2, 1)),
+    }
+    out = []
+    for ceiling in (-1.0, -0.1, -6.0):
+        for name, x in signals.items():
+            p = master_with(drive_db=12.0, ceiling_dbtp=ceiling)
+            y = p(x.astype(np.float32), SR)
+            tp = true_peak_db(y[:, SR // 10 :])
+            sample = 20 * np.log10(np.max(np.abs(y)))
+            assert sample <= ceiling + 1e-4, f"{name}: sample peak {sample:.3f} over {ceiling}"
+            assert tp <= ceiling + 0.05, f"{name}: true peak {tp:.3f} dBTP over {ceiling}"
+            out.append(f"{name} {tp - ceiling:+.3f}")
+    return "true peak vs ceiling: " + ", ".join(out)
+
+
+@check("Lathe Master: reported latency = real delay at every lookahead (pedalboard compensates)")
+def _():
+    x = np.zeros((2, SR), np.float32)
+    x[:, 1000] = 0.5
+    for la in (0.5, 1.5, 3.0, 5.0):
+        for limiter in (True, False):
+            y = master_with(lookahead_ms=la, limiter=limiter)(x, SR)
+            at = int(np.argmax(np.abs(y[0])))
+            assert at == 1000 and y[0, at] == 0.5, f"lookahead {la}, limiter {limiter}: at {at}"
+    return "impulse aligned at 0.5/1.5/3/5 ms, limiter on and bypassed"
 
 
 @check("Lathe Master: defaults are transparent below the ceiling")
@@ -89,19 +140,11 @@ def _():
     assert np.array_equal(x, y), f"max diff {np.max(np.abs(x - y))}"
 
 
-def master_with(**params):
-    """A fresh Lathe Master with the given parameters set by name."""
-    p = pedalboard.load_plugin(master_path)
-    for name, value in params.items():
-        setattr(p, name, value)
-    return p
-
-
 @check("Lathe Master: level-matched bypass and delta")
 def _():
     x = np.random.default_rng(4).uniform(-0.2, 0.2, (2, SR * 10)).astype(np.float32)
     tail = slice(SR * 7, SR * 10)
-    chain = {"input_gain_db": 6.0, "output_ceiling_dbfs": 0.0}
+    chain = {"input_gain_db": 6.0}
     y = master_with(**chain)(x, SR)
     b = master_with(**chain, a_b="Bypass (level-matched)")(x, SR)
     # Matched: the bypass (the input, +6 dB to match) is as loud as the processed signal ...
@@ -127,14 +170,16 @@ def _():
 def _():
     a = pedalboard.load_plugin(master_path)
     a.input_gain_db = -7.5
-    a.output_ceiling_dbfs = -2.25
+    a.ceiling_dbtp = -2.25
+    a.lookahead_ms = 3.0
     # A VST3 host hands parameter changes to the processor inside process(); the component's
     # state reflects them from the next block on, as in a DAW session.
     a(sine(-20.0, seconds=0.1), SR)
     b = pedalboard.load_plugin(master_path)
     b.raw_state = a.raw_state
     assert abs(b.input_gain_db - -7.5) < 0.05, b.input_gain_db
-    assert abs(b.output_ceiling_dbfs - -2.25) < 0.05, b.output_ceiling_dbfs
+    assert abs(b.ceiling_dbtp - -2.25) < 0.05, b.ceiling_dbtp
+    assert abs(b.lookahead_ms - 3.0) < 0.05, b.lookahead_ms
     x = np.random.default_rng(1).uniform(-0.9, 0.9, (2, SR)).astype(np.float32)
     assert np.array_equal(a(x, SR), b(x, SR)), "audio differs"
     return f"{len(a.raw_state)} bytes"

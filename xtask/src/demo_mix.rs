@@ -320,30 +320,28 @@ mod tests {
 mod ab_on_the_demo {
     use super::*;
     use lathe_dsp::ab::{LevelMatchedAb, Listen};
-    use lathe_dsp::ceiling::Ceiling;
-    use lathe_dsp::gain::RampedGain;
+    use lathe_dsp::limiter::TruePeakLimiter;
     use lathe_dsp::loudness::LoudnessMeter;
 
-    /// Lathe Master's chain as in `cargo xtask demo` (+6 dB, ceiling −1 dBFS), in 512-frame
-    /// blocks, listening to `listen`.
+    /// Lathe Master's chain as in `cargo xtask demo` (limiter drive +6 dB, ceiling −1 dBTP,
+    /// automatic release), in 512-frame blocks, listening to `listen`.
     fn master(mix: &[Vec<f32>], listen: Listen) -> Vec<Vec<f32>> {
         let sr = f64::from(SAMPLE_RATE);
-        let mut trim = RampedGain::new(sr);
-        trim.set_gain_db(6.0);
-        trim.settle();
-        let mut ceiling = Ceiling::new();
-        ceiling.set_ceiling_dbfs(-1.0);
-        let mut ab = LevelMatchedAb::new(sr, 2, 0);
+        let mut limiter = TruePeakLimiter::new(sr, 2, 1.5);
+        limiter.set_drive_db(6.0);
+        limiter.set_ceiling_dbtp(-1.0);
+        limiter.set_auto_release(true);
+        limiter.reset();
+        let latency = limiter.latency_samples() as usize;
+        let mut ab = LevelMatchedAb::new(sr, 2, latency);
+        ab.set_latency(latency);
         ab.set_listen(listen);
         let mut out = mix.to_vec();
         for start in (0..mix[0].len()).step_by(512) {
             let end = (start + 512).min(mix[0].len());
             let (l, r) = out.split_at_mut(1);
             let mut block = [&mut l[0][start..end], &mut r[0][start..end]];
-            trim.process(&mut block);
-            for b in block.iter_mut() {
-                ceiling.process(b);
-            }
+            limiter.process(&mut block);
             ab.process(&[&mix[0][start..end], &mix[1][start..end]], &mut block);
         }
         out

@@ -249,17 +249,13 @@ fn demo() -> Result<()> {
             "Lathe Master",
             "audio.lathe.master",
             "mix-master.wav",
-            &["Input Gain=6", "Output Ceiling=-1"],
+            &["Drive=6", "Ceiling=-1"],
         ),
         (
             "Lathe Master",
             "audio.lathe.master",
             "mix-master-bypass.wav",
-            &[
-                "Input Gain=6",
-                "Output Ceiling=-1",
-                "A/B=Bypass (level-matched)",
-            ],
+            &["Drive=6", "Ceiling=-1", "A/B=Bypass (level-matched)"],
         ),
         ("Lathe Meter", "audio.lathe.meter", "mix-meter.wav", &[]),
     ];

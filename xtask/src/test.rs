@@ -67,7 +67,9 @@ fn clap_checks(host: &Path, dir: &Path) -> Result<()> {
             cmd.arg("--passthrough");
         } else {
             // The output ceiling's range tops out at 0 dBFS: nothing may ever exceed it.
-            cmd.args(["--max-output-dbfs", "0"]);
+            // The limiter's highest ceiling is -0.1 dBTP, so no sample may pass -0.1 dBFS.
+            cmd.args(["--max-output-dbfs", "-0.1"]);
+            cmd.args(["--latency-param", "Lookahead=0.5,1.5,5.0"]);
         }
         if let Err(e) = run_cmd(&mut cmd) {
             failed.push(format!("{name}: {e:#}"));

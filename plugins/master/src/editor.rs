@@ -1,4 +1,5 @@
-//! Lathe Master's editor: input trim, output ceiling, input and output peak meters.
+//! Lathe Master's editor: the A/B buttons, input trim, the limiter's controls and gain
+//! reduction, input and output peak meters, the latency.
 
 use crate::{AbChoice, MasterParams, MasterShared};
 use lathe_dsp::ballistics::PeakBallistics;
@@ -22,8 +23,8 @@ pub struct MasterEditor {
     gui: Option<GuiContext>,
     input: [PeakBallistics; 2],
     output: [PeakBallistics; 2],
-    /// Samples the ceiling changed since the editor was opened.
-    clipped_total: u64,
+    /// Limiter gain reduction as displayed (dB, positive), falling back at 20 dB/s.
+    gain_reduction_db: f32,
 }
 
 pub fn create(
@@ -47,7 +48,7 @@ pub fn create(
             gui: None,
             input: Default::default(),
             output: Default::default(),
-            clipped_total: 0,
+            gain_reduction_db: 0.0,
         },
     )
 }
@@ -61,7 +62,6 @@ impl NiceEguiApp for MasterEditor {
     ) -> Result<(), nice_plug_egui::baseview::HandlerError> {
         ui_common::apply_theme(&egui_ctx);
         self.gui = Some(gui);
-        self.clipped_total = 0;
         Ok(())
     }
 
@@ -71,7 +71,9 @@ impl NiceEguiApp for MasterEditor {
             self.input[ch].update(self.shared.input_peak[ch].take(), dt);
             self.output[ch].update(self.shared.output_peak[ch].take(), dt);
         }
-        self.clipped_total += self.shared.clipped_samples.swap(0, Ordering::Relaxed);
+        let gain = self.shared.limiter_gain.swap(1.0, Ordering::Relaxed);
+        let reduction = -lathe_dsp::level::gain_to_db(gain).min(0.0);
+        self.gain_reduction_db = reduction.max(self.gain_reduction_db - 20.0 * dt);
         let Some(gui) = self.gui.as_ref() else {
             return;
         };
@@ -114,8 +116,34 @@ impl NiceEguiApp for MasterEditor {
                         ui.label("Input Gain");
                         ui.add(ParamSlider::for_param(&self.params.input_gain_db, &setter));
                         ui.end_row();
-                        ui.label("Output Ceiling");
-                        ui.add(ParamSlider::for_param(&self.params.ceiling_dbfs, &setter));
+                        let p = &self.params;
+                        ui.label("Limiter");
+                        let mut on = p.limiter_on.value();
+                        if ui.checkbox(&mut on, "on (off keeps the latency)").changed() {
+                            setter.begin_set_parameter(&p.limiter_on);
+                            setter.set_parameter(&p.limiter_on, on);
+                            setter.end_set_parameter(&p.limiter_on);
+                        }
+                        ui.end_row();
+                        ui.label("Drive");
+                        ui.add(ParamSlider::for_param(&p.drive_db, &setter));
+                        ui.end_row();
+                        ui.label("Ceiling");
+                        ui.add(ParamSlider::for_param(&p.ceiling_dbtp, &setter));
+                        ui.end_row();
+                        ui.label("Release");
+                        ui.horizontal(|ui| {
+                            ui.add(ParamSlider::for_param(&p.release_ms, &setter));
+                            let mut auto = p.auto_release.value();
+                            if ui.checkbox(&mut auto, "Auto").changed() {
+                                setter.begin_set_parameter(&p.auto_release);
+                                setter.set_parameter(&p.auto_release, auto);
+                                setter.end_set_parameter(&p.auto_release);
+                            }
+                        });
+                        ui.end_row();
+                        ui.label("Lookahead");
+                        ui.add(ParamSlider::for_param(&p.lookahead_ms, &setter));
                         ui.end_row();
                     });
                 ui.add_space(12.0);
@@ -128,17 +156,17 @@ impl NiceEguiApp for MasterEditor {
                 ui_common::meter_bar(ui, "R", &self.output[1]);
                 ui_common::meter_scale(ui);
                 ui.add_space(8.0);
-                let colour = if self.clipped_total > 0 {
-                    ui_common::OVER
-                } else {
-                    ui_common::DIM_TEXT
-                };
+                let latency = self.shared.latency_samples.load(Ordering::Relaxed);
                 ui.label(
                     egui::RichText::new(format!(
-                        "Ceiling clipped {} samples since the editor opened",
-                        self.clipped_total
+                        "Limiter gain reduction {:.1} dB · latency {latency} samples",
+                        self.gain_reduction_db
                     ))
-                    .color(colour),
+                    .color(if self.gain_reduction_db > 0.05 {
+                        ui_common::WARN
+                    } else {
+                        ui_common::DIM_TEXT
+                    }),
                 );
             });
         ui.ctx().request_repaint();

@@ -1,12 +1,12 @@
 //! Lathe Master: the mastering chain for the master bus.
 //!
-//! This first release carries the chain's two ends: an input trim and a zero-latency output
-//! ceiling (a sample-peak hard clip). The plugin crate is glue only: parameters, state, the
+//! The chain so far: input trim, then the true-peak limiter (lookahead, strict ceiling measured
+//! between samples), then the level-matched A/B against the latency-aligned input. The plugin crate is glue only: parameters, state, the
 //! editor, and the shared state between the audio thread and the editor. The DSP is `lathe-dsp`.
 
 use atomic_float::AtomicF32;
 use lathe_dsp::ab::{LevelMatchedAb, Listen};
-use lathe_dsp::ceiling::Ceiling;
+use lathe_dsp::limiter::{MAX_LOOKAHEAD_MS, MIN_LOOKAHEAD_MS, TruePeakLimiter};
 use lathe_dsp::denormal::FtzGuard;
 use lathe_dsp::gain::RampedGain;
 use lathe_dsp::level::sanitize;
@@ -14,12 +14,12 @@ use lathe_dsp::peak::{SharedPeak, block_peak};
 use nice_plug::prelude::*;
 use nice_plug_egui::{EguiEditor, EguiEditorState, RepaintNotifier};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 mod editor;
 
 /// Default editor size in logical pixels.
-const EDITOR_SIZE: (f32, f32) = (600.0, 430.0);
+const EDITOR_SIZE: (f32, f32) = (600.0, 560.0);
 
 /// What the listener hears (the level-matched A/B).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +51,10 @@ impl AbChoice {
 /// Frames processed per pass: the dry copy for the A/B lives in buffers of this size, so any
 /// host block size works without allocating.
 const PASS_FRAMES: usize = 1024;
+/// Ceiling range (dBTP).
+const MIN_CEILING_DBTP: f32 = -6.0;
+/// See [`MIN_CEILING_DBTP`].
+const MAX_CEILING_DBTP: f32 = -0.1;
 
 /// The parameters. IDs are stable: they are what hosts store in projects and automation.
 #[derive(Params)]
@@ -62,8 +66,24 @@ pub struct MasterParams {
     #[id = "input_gain"]
     pub input_gain_db: FloatParam,
     /// Output ceiling: no output sample exceeds it (dBFS, sample peak).
-    #[id = "ceiling"]
-    pub ceiling_dbfs: FloatParam,
+    /// Limiter on (off = bypassed, latency kept).
+    #[id = "limiter"]
+    pub limiter_on: BoolParam,
+    /// Gain into the limiter (dB).
+    #[id = "drive"]
+    pub drive_db: FloatParam,
+    /// True-peak ceiling (dBTP).
+    #[id = "tp_ceiling"]
+    pub ceiling_dbtp: FloatParam,
+    /// Release time (ms), used while Auto Release is off.
+    #[id = "release"]
+    pub release_ms: FloatParam,
+    /// Program-dependent release.
+    #[id = "auto_release"]
+    pub auto_release: BoolParam,
+    /// Lookahead (ms); sets the latency.
+    #[id = "lookahead"]
+    pub lookahead_ms: FloatParam,
 }
 
 impl Default for MasterParams {
@@ -81,15 +101,51 @@ impl Default for MasterParams {
             .with_unit(" dB")
             .with_step_size(0.01)
             .with_value_to_string(formatters::v2s_f32_rounded(2)),
-            ceiling_dbfs: FloatParam::new(
-                "Output Ceiling",
-                -1.0,
+            limiter_on: BoolParam::new("Limiter", true),
+            drive_db: FloatParam::new(
+                "Drive",
+                0.0,
                 FloatRange::Linear {
-                    min: lathe_dsp::ceiling::MIN_CEILING_DBFS,
-                    max: lathe_dsp::ceiling::MAX_CEILING_DBFS,
+                    min: 0.0,
+                    max: 24.0,
                 },
             )
-            .with_unit(" dBFS")
+            .with_unit(" dB")
+            .with_step_size(0.01)
+            .with_value_to_string(formatters::v2s_f32_rounded(2)),
+            ceiling_dbtp: FloatParam::new(
+                "Ceiling",
+                -1.0,
+                FloatRange::Linear {
+                    min: MIN_CEILING_DBTP,
+                    max: MAX_CEILING_DBTP,
+                },
+            )
+            .with_unit(" dBTP")
+            .with_step_size(0.01)
+            .with_value_to_string(formatters::v2s_f32_rounded(2)),
+            release_ms: FloatParam::new(
+                "Release",
+                100.0,
+                FloatRange::Skewed {
+                    min: 1.0,
+                    max: 1000.0,
+                    factor: FloatRange::skew_factor(-2.0),
+                },
+            )
+            .with_unit(" ms")
+            .with_step_size(0.1)
+            .with_value_to_string(formatters::v2s_f32_rounded(1)),
+            auto_release: BoolParam::new("Auto Release", true),
+            lookahead_ms: FloatParam::new(
+                "Lookahead",
+                1.5,
+                FloatRange::Linear {
+                    min: MIN_LOOKAHEAD_MS,
+                    max: MAX_LOOKAHEAD_MS,
+                },
+            )
+            .with_unit(" ms")
             .with_step_size(0.01)
             .with_value_to_string(formatters::v2s_f32_rounded(2)),
         }
@@ -98,26 +154,41 @@ impl Default for MasterParams {
 
 /// State shared between the audio thread and the editor. Audio → editor only; the editor talks
 /// back through parameters.
-#[derive(Default)]
 pub struct MasterShared {
     /// Input peak per channel (before the trim), max since last read.
     pub input_peak: [SharedPeak; 2],
     /// Output peak per channel, max since last read.
     pub output_peak: [SharedPeak; 2],
-    /// Samples changed by the ceiling since the editor last read.
-    pub clipped_samples: AtomicU64,
+    /// Deepest limiter gain since last read (linear, "min since read": 1 = no reduction).
+    pub limiter_gain: AtomicF32,
+    /// Latency the plugin reports (samples).
+    pub latency_samples: AtomicU32,
     /// Loudness of the processed signal minus the input's (LU), as the A/B matches it.
     pub ab_offset_lu: AtomicF32,
 }
 
 /// The plugin instance.
+impl Default for MasterShared {
+    fn default() -> Self {
+        Self {
+            input_peak: Default::default(),
+            output_peak: Default::default(),
+            limiter_gain: AtomicF32::new(1.0),
+            latency_samples: AtomicU32::new(0),
+            ab_offset_lu: AtomicF32::new(0.0),
+        }
+    }
+}
+
 pub struct LatheMaster {
     params: Arc<MasterParams>,
     shared: Arc<MasterShared>,
     editor_state: Arc<EguiEditorState>,
     repaint: RepaintNotifier,
     trim: RampedGain,
-    ceiling: Ceiling,
+    limiter: TruePeakLimiter,
+    /// Lookahead the limiter was built or last set with (ms).
+    lookahead_ms: f32,
     ab: LevelMatchedAb,
     /// Copy of the input of the current pass, for the A/B.
     dry: [Vec<f32>; 2],
@@ -134,7 +205,8 @@ impl Default for LatheMaster {
             ),
             repaint: RepaintNotifier::new(),
             trim: RampedGain::new(48_000.0),
-            ceiling: Ceiling::new(),
+            limiter: TruePeakLimiter::new(48_000.0, 2, 1.5),
+            lookahead_ms: 1.5,
             ab: LevelMatchedAb::new(48_000.0, 2, 0),
             dry: [vec![0.0; PASS_FRAMES], vec![0.0; PASS_FRAMES]],
         }
@@ -143,10 +215,28 @@ impl Default for LatheMaster {
 
 impl LatheMaster {
     fn apply_params(&mut self) {
-        self.trim.set_gain_db(self.params.input_gain_db.value());
-        self.ceiling
-            .set_ceiling_dbfs(self.params.ceiling_dbfs.value());
-        self.ab.set_listen(self.params.ab.value().listen());
+        let p = &self.params;
+        self.trim.set_gain_db(p.input_gain_db.value());
+        self.limiter.set_bypass(!p.limiter_on.value());
+        self.limiter.set_drive_db(p.drive_db.value());
+        self.limiter.set_ceiling_dbtp(p.ceiling_dbtp.value());
+        self.limiter.set_auto_release(p.auto_release.value());
+        self.limiter.set_release_ms(p.release_ms.value());
+        self.ab.set_listen(p.ab.value().listen());
+    }
+
+    /// Applies a changed lookahead; returns the new latency if it changed.
+    fn apply_lookahead(&mut self) -> Option<u32> {
+        let ms = self.params.lookahead_ms.value();
+        if ms == self.lookahead_ms {
+            return None;
+        }
+        self.lookahead_ms = ms;
+        self.limiter.set_lookahead_ms(ms);
+        let latency = self.limiter.latency_samples();
+        self.ab.set_latency(latency as usize);
+        self.shared.latency_samples.store(latency, Ordering::Relaxed);
+        Some(latency)
     }
 }
 
@@ -188,16 +278,27 @@ impl Plugin for LatheMaster {
             .map_or(2, |c| c.get() as usize)
             .clamp(1, 2);
         self.trim = RampedGain::new(sr);
-        // The chain adds no delay yet, so the dry signal needs no alignment.
-        self.ab = LevelMatchedAb::new(sr, channels, 0);
-        // The trim and the clip ceiling add no delay.
-        context.set_latency_samples(0);
+        self.lookahead_ms = self.params.lookahead_ms.value();
+        self.limiter = TruePeakLimiter::new(sr, channels, self.lookahead_ms);
+        let latency = self.limiter.latency_samples();
+        // The A/B's dry path is delayed by the chain's latency; sized for the longest lookahead
+        // so a lookahead change needs no allocation.
+        let max_latency = TruePeakLimiter::latency_for(sr, MAX_LOOKAHEAD_MS) as usize;
+        self.ab = LevelMatchedAb::new(sr, channels, max_latency);
+        self.ab.set_latency(latency as usize);
+        self.apply_params();
+        self.limiter.reset();
+        self.shared.latency_samples.store(latency, Ordering::Relaxed);
+        // Everything but the limiter is zero-latency; the limiter's delay is the same whether
+        // it is on or bypassed.
+        context.set_latency_samples(latency);
         true
     }
 
     fn reset(&mut self) {
         self.apply_params();
         self.trim.settle();
+        self.limiter.reset();
         self.ab.reset();
     }
 
@@ -205,15 +306,18 @@ impl Plugin for LatheMaster {
         &mut self,
         buffer: &mut Buffer,
         _aux: &mut AuxiliaryBuffers,
-        _context: &mut impl ProcessContext<Self>,
+        context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
         let _ftz = FtzGuard::new();
         self.apply_params();
+        if let Some(latency) = self.apply_lookahead() {
+            // The host restarts processing with the new delay compensation.
+            context.set_latency_samples(latency);
+        }
         let metering = self.editor_state.is_open();
         let channels = buffer.as_slice();
         let frames = channels.first().map_or(0, |c| c.len());
         let used = channels.len().min(2);
-        let mut clipped = 0;
         let mut start = 0;
         while start < frames {
             let end = (start + PASS_FRAMES).min(frames);
@@ -232,9 +336,7 @@ impl Plugin for LatheMaster {
             }
             let pass = &mut pass[..used];
             self.trim.process(pass);
-            for block in pass.iter_mut() {
-                clipped += self.ceiling.process(block);
-            }
+            self.limiter.process(pass);
             let dry: [&[f32]; 2] = [&self.dry[0][..n], &self.dry[1][..n]];
             self.ab.process(&dry[..used], pass);
             if metering {
@@ -248,11 +350,9 @@ impl Plugin for LatheMaster {
             .ab_offset_lu
             .store(self.ab.offset_lu() as f32, Ordering::Relaxed);
         if metering {
-            if clipped > 0 {
-                self.shared
-                    .clipped_samples
-                    .fetch_add(clipped as u64, Ordering::Relaxed);
-            }
+            self.shared
+                .limiter_gain
+                .fetch_min(self.limiter.take_min_gain(), Ordering::Relaxed);
             self.repaint.request_repaint();
         }
         ProcessStatus::Normal

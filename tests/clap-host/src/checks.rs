@@ -1,7 +1,7 @@
 //! The conformance checks run against one built `.clap`.
 
 use crate::host::{Bundle, ParamChange};
-use anyhow::{Result, bail, ensure};
+use anyhow::{Context, Result, bail, ensure};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::path::Path;
@@ -14,6 +14,8 @@ pub struct Expect {
     pub passthrough: bool,
     /// Output samples may never exceed this level (dBFS), whatever the parameters.
     pub max_output_dbfs: Option<f32>,
+    /// A parameter that changes the latency, with values to try (as text).
+    pub latency_param: Option<(String, Vec<String>)>,
 }
 
 /// Collects named results and prints them as they come.
@@ -276,11 +278,42 @@ pub fn run(path: &Path, expect: &Expect) -> Report {
         Ok(String::new())
     });
 
-    for sr in [44_100.0, 48_000.0, 96_000.0] {
+    // Every setting of the latency parameter (or just the defaults) at every rate.
+    let latency_settings: Vec<Option<(u32, String)>> = match &expect.latency_param {
+        None => vec![None],
+        Some((name, values)) => {
+            let mut p = fresh().ok();
+            let id = p
+                .as_mut()
+                .and_then(|p| p.params().ok())
+                .and_then(|ps| ps.into_iter().find(|d| d.name == *name))
+                .map(|d| d.id);
+            match id {
+                Some(id) => values.iter().map(|v| Some((id, v.clone()))).collect(),
+                None => {
+                    report.run(&format!("latency parameter {name:?} exists"), || {
+                        anyhow::bail!("no parameter named {name:?}")
+                    });
+                    vec![None]
+                }
+            }
+        }
+    };
+    for (sr, setting) in [44_100.0, 48_000.0, 96_000.0, 192_000.0]
+        .into_iter()
+        .flat_map(|sr| latency_settings.iter().map(move |s| (sr, s.clone())))
+    {
+        let label = setting
+            .as_ref()
+            .map_or(String::new(), |(_, v)| format!(", {v}"));
         report.run(
-            &format!("latency at {sr} Hz: impulse arrives at the reported latency"),
+            &format!("latency at {sr} Hz{label}: impulse arrives at the reported latency"),
             || {
                 let mut p = fresh()?;
+                if let Some((id, text)) = &setting {
+                    let value = p.text_to_value(*id, text)?;
+                    p.set_params(&[(*id, value)])?;
+                }
                 let frames = 8192;
                 let at = 2000;
                 let mut input = vec![vec![0.0f32; frames]; 2];
@@ -301,6 +334,54 @@ pub fn run(path: &Path, expect: &Expect) -> Report {
                 );
                 ensure!((val - 0.5).abs() < 1e-6, "impulse came out as {val}");
                 Ok(format!("reported {latency} samples, measured {}", idx - at))
+            },
+        );
+    }
+
+    if let Some((name, values)) = &expect.latency_param {
+        report.run(
+            &format!("changing {name} while processing re-reports the latency (latency.changed)"),
+            || {
+                let mut p = fresh()?;
+                let d = p
+                    .params()?
+                    .into_iter()
+                    .find(|d| d.name == *name)
+                    .with_context(|| format!("no parameter {name:?}"))?;
+                let first = values.first().context("no values")?;
+                let last = values.last().context("no values")?;
+                let from = p.text_to_value(d.id, first)?;
+                let to = p.text_to_value(d.id, last)?;
+                p.set_params(&[(d.id, from)])?;
+                let input = vec![vec![0.0f32; 48_000]; 2];
+                let (_, before) = p.render(48_000.0, 512, &input, &[], || 512)?;
+                let changes = [ParamChange {
+                    frame: 10_000,
+                    id: d.id,
+                    value: to,
+                }];
+                let calls_before = p.latency_changed_calls();
+                p.render(48_000.0, 512, &input, &changes, || 512)?;
+                let calls = p.latency_changed_calls() - calls_before;
+                let after = p.latency()?;
+                ensure!(calls >= 1, "the plugin never called latency.changed");
+                ensure!(after != before, "latency still {before} after {first} -> {last}");
+                // And the new latency is the true delay.
+                let mut input = vec![vec![0.0f32; 8192]; 2];
+                input[0][2000] = 0.5;
+                let (out, reported) = p.render(48_000.0, 512, &input, &[], || 512)?;
+                let idx = out[0]
+                    .iter()
+                    .position(|v| v.abs() > 0.25)
+                    .context("impulse lost")?;
+                ensure!(
+                    reported == after && idx == 2000 + after as usize,
+                    "reported {reported}, latency() {after}, impulse at {}",
+                    idx - 2000
+                );
+                Ok(format!(
+                    "{first} -> {last}: {before} -> {after} samples, {calls} latency.changed call(s), impulse confirms"
+                ))
             },
         );
     }

@@ -349,6 +349,12 @@ impl Plugin {
     }
 
     /// The latency the plugin reports now (samples).
+    /// How often the plugin has called `clap_host_latency.changed` so far.
+    pub fn latency_changed_calls(&mut self) -> u32 {
+        self.instance
+            .access_shared_handler(|s| s.latency_changed.load(Ordering::SeqCst))
+    }
+
     pub fn latency(&mut self) -> Result<u32> {
         let ext = self.ext().latency.context("no latency extension")?;
         Ok(ext.get(&self.instance.plugin_handle()))

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! lathe-clap-host check  <plugin.clap> --id <clap id> [--passthrough] [--max-output-dbfs DB]
+//!                        [--latency-param "Name=v1,v2,..."]
 //! lathe-clap-host render <plugin.clap> --id <clap id> <in.wav> <out.wav> [--set "Name=text"]...
 //! lathe-clap-host session-test <Lathe Meter.clap> --id <clap id> [--lathe <lathe binary>]
 //! ```
@@ -39,6 +40,7 @@ fn run() -> Result<i32> {
     let mut id = None;
     let mut passthrough = false;
     let mut max_output_dbfs = None;
+    let mut latency_param = None;
     let mut sets = Vec::new();
     let mut track = String::from("Track");
     let mut level_db = -20.0f32;
@@ -59,6 +61,17 @@ fn run() -> Result<i32> {
                         .parse()?,
                 )
             }
+            "--latency-param" => {
+                // NAME=V1,V2,...
+                let spec = args.next().context("--latency-param needs NAME=V1,V2,...")?;
+                let (name, values) = spec
+                    .split_once('=')
+                    .context("--latency-param needs NAME=V1,V2,...")?;
+                latency_param = Some((
+                    name.to_owned(),
+                    values.split(',').map(str::to_owned).collect(),
+                ));
+            }
             "--set" => sets.push(args.next().context("--set needs Name=value")?),
             _ => positional.push(a),
         }
@@ -76,6 +89,7 @@ fn run() -> Result<i32> {
                     id,
                     passthrough,
                     max_output_dbfs,
+                    latency_param,
                 },
             );
             println!("{} passed, {} failed", report.passed, report.failed);
