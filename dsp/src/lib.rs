@@ -7,7 +7,6 @@
 pub mod ab;
 pub mod analyzer;
 pub mod ballistics;
-pub mod ceiling;
 pub mod denormal;
 pub mod gain;
 pub mod k_weighting;

@@ -320,13 +320,18 @@ impl Stage {
         n: usize,
     ) {
         let (from, to) = (self.drive, self.drive_target);
-        for c in 0..used {
-            let input = &channels[c].as_mut()[start..start + n];
-            let sc = &mut self.sc[c];
+        let glide = self.drive_glide;
+        for (c, (channel, sc)) in channels
+            .iter_mut()
+            .zip(self.sc.iter_mut())
+            .take(used)
+            .enumerate()
+        {
+            let input = &channel.as_mut()[start..start + n];
             let mut drive = from;
             for (w, &x) in sc.input_mut()[..n].iter_mut().zip(input) {
                 if drive != to {
-                    drive += (to - drive) * self.drive_glide;
+                    drive += (to - drive) * glide;
                     // Land exactly, so 0 dB drive is exactly 1.0 again (bit-exact pass-through).
                     if (to - drive).abs() <= to * 1e-6 {
                         drive = to;
@@ -401,10 +406,16 @@ impl Stage {
             };
             self.min_gain = self.min_gain.min(gain);
             // Audio: delayed driven input × gain.
-            for c in 0..used {
-                let s = &mut channels[c].as_mut()[start + i];
-                let x = self.sc[c].newest(i);
-                let d = &mut self.delay[c][self.delay_pos];
+            let pos = self.delay_pos;
+            for ((channel, sc), delay) in channels
+                .iter_mut()
+                .zip(&self.sc)
+                .zip(&mut self.delay)
+                .take(used)
+            {
+                let s = &mut channel.as_mut()[start + i];
+                let x = sc.newest(i);
+                let d = &mut delay[pos];
                 let out = *d;
                 *d = x;
                 *s = if gain == 1.0 { out } else { out * gain };

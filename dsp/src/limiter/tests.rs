@@ -191,7 +191,7 @@ fn transparent_below_the_ceiling_and_latency_exact() {
             let n = 4096;
             let mut rng = SmallRng::seed_from_u64(1);
             let quiet: Vec<f32> = (0..n).map(|_| rng.random_range(-0.3..0.3)).collect();
-            let mut buf = vec![quiet.clone(), quiet.clone()];
+            let mut buf = [quiet.clone(), quiet.clone()];
             let mut views: Vec<&mut [f32]> = buf.iter_mut().map(|c| &mut c[..]).collect();
             lim.process(&mut views);
             assert!(buf[0][..latency].iter().all(|&v| v == 0.0));

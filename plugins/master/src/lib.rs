@@ -6,10 +6,10 @@
 
 use atomic_float::AtomicF32;
 use lathe_dsp::ab::{LevelMatchedAb, Listen};
-use lathe_dsp::limiter::{MAX_LOOKAHEAD_MS, MIN_LOOKAHEAD_MS, TruePeakLimiter};
 use lathe_dsp::denormal::FtzGuard;
 use lathe_dsp::gain::RampedGain;
 use lathe_dsp::level::sanitize;
+use lathe_dsp::limiter::{MAX_LOOKAHEAD_MS, MIN_LOOKAHEAD_MS, TruePeakLimiter};
 use lathe_dsp::peak::{SharedPeak, block_peak};
 use nice_plug::prelude::*;
 use nice_plug_egui::{EguiEditor, EguiEditorState, RepaintNotifier};
@@ -235,7 +235,9 @@ impl LatheMaster {
         self.limiter.set_lookahead_ms(ms);
         let latency = self.limiter.latency_samples();
         self.ab.set_latency(latency as usize);
-        self.shared.latency_samples.store(latency, Ordering::Relaxed);
+        self.shared
+            .latency_samples
+            .store(latency, Ordering::Relaxed);
         Some(latency)
     }
 }
@@ -288,7 +290,9 @@ impl Plugin for LatheMaster {
         self.ab.set_latency(latency as usize);
         self.apply_params();
         self.limiter.reset();
-        self.shared.latency_samples.store(latency, Ordering::Relaxed);
+        self.shared
+            .latency_samples
+            .store(latency, Ordering::Relaxed);
         // Everything but the limiter is zero-latency; the limiter's delay is the same whether
         // it is on or bypassed.
         context.set_latency_samples(latency);

@@ -63,7 +63,9 @@ fn run() -> Result<i32> {
             }
             "--latency-param" => {
                 // NAME=V1,V2,...
-                let spec = args.next().context("--latency-param needs NAME=V1,V2,...")?;
+                let spec = args
+                    .next()
+                    .context("--latency-param needs NAME=V1,V2,...")?;
                 let (name, values) = spec
                     .split_once('=')
                     .context("--latency-param needs NAME=V1,V2,...")?;
