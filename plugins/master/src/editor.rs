@@ -72,7 +72,7 @@ impl NiceEguiApp for MasterEditor {
             self.output[ch].update(self.shared.output_peak[ch].take(), dt);
         }
         let gain = self.shared.limiter_gain.swap(1.0, Ordering::Relaxed);
-        let reduction = -lathe_dsp::level::gain_to_db(gain).min(0.0);
+        let reduction = (-lathe_dsp::level::gain_to_db(gain)).max(0.0);
         self.gain_reduction_db = reduction.max(self.gain_reduction_db - 20.0 * dt);
         let Some(gui) = self.gui.as_ref() else {
             return;
@@ -101,7 +101,9 @@ impl NiceEguiApp for MasterEditor {
                         }
                     }
                 });
-                let offset = self.shared.ab_offset_lu.load(Ordering::Relaxed);
+                // Rounded, then `+ 0.0`: tiny values must not print as "-0.0".
+                let offset =
+                    (self.shared.ab_offset_lu.load(Ordering::Relaxed) * 10.0).round() / 10.0 + 0.0;
                 ui.label(
                     egui::RichText::new(format!(
                         "Processed is {offset:+.1} LU from the input; bypass plays the input {offset:+.1} LU to match"
@@ -160,7 +162,7 @@ impl NiceEguiApp for MasterEditor {
                 ui.label(
                     egui::RichText::new(format!(
                         "Limiter gain reduction {:.1} dB · latency {latency} samples",
-                        self.gain_reduction_db
+                        (self.gain_reduction_db * 10.0).round() / 10.0 + 0.0
                     ))
                     .color(if self.gain_reduction_db > 0.05 {
                         ui_common::WARN
