@@ -5,7 +5,7 @@
 //! cargo xtask install                                 copy the bundles to the per-user plugin folders
 //! cargo xtask demo                                    build, install, render the demo song through both plugins
 //! cargo xtask test                                    everything CI runs
-//! cargo xtask bench                                   speed figures (release build)
+//! cargo xtask bench                                   speed figures (release build): meter, limiter, session publish
 //! cargo xtask bundle <package> [--release]            nice-plug's own bundler
 //! ```
 
@@ -52,20 +52,16 @@ fn run() -> Result<()> {
         "demo" => demo(),
         "test" => test::run(),
         "bench" => {
-            run_cmd(Command::new(env!("CARGO")).args([
-                "bench",
-                "-p",
-                "lathe-dsp",
-                "--bench",
-                "meter",
-            ]))?;
-            run_cmd(Command::new(env!("CARGO")).args([
-                "bench",
-                "-p",
-                "lathe-session",
-                "--bench",
-                "publish",
-            ]))
+            for (package, bench) in [
+                ("lathe-dsp", "meter"),
+                ("lathe-dsp", "limiter"),
+                ("lathe-session", "publish"),
+            ] {
+                run_cmd(
+                    Command::new(env!("CARGO")).args(["bench", "-p", package, "--bench", bench]),
+                )?;
+            }
+            Ok(())
         }
         _ => bail!("{}", usage()),
     }
