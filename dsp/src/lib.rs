@@ -8,6 +8,7 @@ pub mod ab;
 pub mod analyzer;
 pub mod ballistics;
 pub mod denormal;
+pub mod dither;
 pub mod gain;
 pub mod k_weighting;
 pub mod level;

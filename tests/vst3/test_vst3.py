@@ -63,10 +63,13 @@ def _():
         "a_b",
         "auto_release",
         "ceiling_dbtp",
+        "dither",
         "drive_db",
         "input_gain_db",
         "limiter",
         "lookahead_ms",
+        "noise_shaping",
+        "output_gain_db",
         "release_ms",
     ], names
     assert p.parameters["input_gain_db"].range[:2] == (-24.0, 24.0)
@@ -131,6 +134,17 @@ def _():
             assert tp <= ceiling + 0.05, f"{name}: true peak {tp:.3f} dBTP over {ceiling}"
             out.append(f"{name} {tp - ceiling:+.3f}")
     return "+24 dB drive, true peak vs ceiling: " + ", ".join(out)
+
+
+@check("Lathe Master: 16-bit dither lands on the 16-bit grid and keeps the ceiling")
+def _():
+    x = np.random.default_rng(2).uniform(-1, 1, (2, SR)).astype(np.float32)
+    y = master_with(drive_db=12.0, ceiling_dbtp=-0.1, dither="16-bit", noise_shaping=True)(x, SR)
+    steps = y.astype(np.float64) * 32768
+    assert np.max(np.abs(steps - np.round(steps))) < 1e-3, "samples off the 16-bit grid"
+    peak = 20 * np.log10(np.max(np.abs(y)))
+    assert peak <= -0.1 + 1e-4, f"sample peak {peak:.4f} dBFS"
+    return f"sample peak {peak:.3f} dBFS, all samples on the 16-bit grid"
 
 
 @check("Lathe Master: reported latency = real delay at every lookahead (pedalboard compensates)")

@@ -320,3 +320,33 @@ fn automatic_release_is_fast_after_a_peak_and_slow_after_sustained_limiting() {
     assert!(after_sustained < 0.3, "{after_sustained}");
     assert!(after_peak > fixed && fixed > after_sustained);
 }
+
+#[test]
+fn the_ceiling_holds_after_16_bit_dither() {
+    use crate::dither::{Dither, DitherBits};
+    let sr = 44_100.0;
+    let mut worst = f64::NEG_INFINITY;
+    for ceiling in [-0.1f32, -1.0] {
+        for (name, input) in adversarial(sr, 11).into_iter().take(4) {
+            let mut out = run(sr, 1.5, 24.0, ceiling, true, &input);
+            let mut dither = Dither::new();
+            dither.set_bits(DitherBits::Bits16);
+            dither.set_noise_shaping(true);
+            dither.process(&mut out);
+            for ch in &out {
+                let sample_peak = ch.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                assert!(
+                    sample_peak <= db_to_gain(ceiling),
+                    "{name}: sample {sample_peak}"
+                );
+                let tp = true_peak_16x(ch);
+                worst = worst.max(tp - f64::from(ceiling));
+                assert!(
+                    tp <= f64::from(ceiling) + 0.05,
+                    "{name}: {tp:.3} dBTP after dither"
+                );
+            }
+        }
+    }
+    eprintln!("after 16-bit shaped dither: worst {worst:+.4} dB");
+}

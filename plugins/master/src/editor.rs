@@ -1,7 +1,7 @@
 //! Lathe Master's editor: the A/B buttons, input trim, the limiter's controls and gain
 //! reduction, input and output peak meters, the latency.
 
-use crate::{AbChoice, MasterParams, MasterShared};
+use crate::{AbChoice, DitherChoice, MasterParams, MasterShared};
 use lathe_dsp::ballistics::PeakBallistics;
 use lathe_plugin_common as ui_common;
 use nice_plug::context::gui::GuiContext;
@@ -146,6 +146,30 @@ impl NiceEguiApp for MasterEditor {
                         ui.end_row();
                         ui.label("Lookahead");
                         ui.add(ParamSlider::for_param(&p.lookahead_ms, &setter));
+                        ui.end_row();
+                        ui.label("Output Gain");
+                        ui.add(ParamSlider::for_param(&p.output_gain_db, &setter));
+                        ui.end_row();
+                        ui.label("Dither");
+                        ui.horizontal(|ui| {
+                            let current = p.dither.value();
+                            for (i, name) in DitherChoice::variants().iter().enumerate() {
+                                let choice = DitherChoice::from_index(i);
+                                if ui.selectable_label(current == choice, *name).clicked()
+                                    && current != choice
+                                {
+                                    setter.begin_set_parameter(&p.dither);
+                                    setter.set_parameter(&p.dither, choice);
+                                    setter.end_set_parameter(&p.dither);
+                                }
+                            }
+                            let mut shaping = p.noise_shaping.value();
+                            if ui.checkbox(&mut shaping, "Noise shaping").changed() {
+                                setter.begin_set_parameter(&p.noise_shaping);
+                                setter.set_parameter(&p.noise_shaping, shaping);
+                                setter.end_set_parameter(&p.noise_shaping);
+                            }
+                        });
                         ui.end_row();
                     });
                 ui.add_space(12.0);

@@ -7,6 +7,7 @@
 use atomic_float::AtomicF32;
 use lathe_dsp::ab::{LevelMatchedAb, Listen};
 use lathe_dsp::denormal::FtzGuard;
+use lathe_dsp::dither::{Dither, DitherBits};
 use lathe_dsp::gain::RampedGain;
 use lathe_dsp::level::sanitize;
 use lathe_dsp::limiter::{MAX_LOOKAHEAD_MS, MIN_LOOKAHEAD_MS, TruePeakLimiter};
@@ -19,7 +20,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 mod editor;
 
 /// Default editor size in logical pixels.
-const EDITOR_SIZE: (f32, f32) = (600.0, 560.0);
+const EDITOR_SIZE: (f32, f32) = (600.0, 620.0);
 
 /// What the listener hears (the level-matched A/B).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +51,33 @@ impl AbChoice {
 
 /// Frames processed per pass: the dry copy for the A/B lives in buffers of this size, so any
 /// host block size works without allocating.
+/// Output word length choices.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DitherChoice {
+    /// No dither (32-bit float out).
+    #[id = "off"]
+    #[name = "Off"]
+    Off,
+    /// TPDF dither to 24 bit.
+    #[id = "24"]
+    #[name = "24-bit"]
+    Bits24,
+    /// TPDF dither to 16 bit.
+    #[id = "16"]
+    #[name = "16-bit"]
+    Bits16,
+}
+
+impl DitherChoice {
+    fn bits(self) -> DitherBits {
+        match self {
+            Self::Off => DitherBits::Off,
+            Self::Bits24 => DitherBits::Bits24,
+            Self::Bits16 => DitherBits::Bits16,
+        }
+    }
+}
+
 const PASS_FRAMES: usize = 1024;
 /// Ceiling range (dBTP).
 const MIN_CEILING_DBTP: f32 = -6.0;
@@ -84,6 +112,15 @@ pub struct MasterParams {
     /// Lookahead (ms); sets the latency.
     #[id = "lookahead"]
     pub lookahead_ms: FloatParam,
+    /// Gain after the limiter (dB, ≤ 0 so the ceiling still holds).
+    #[id = "output_gain"]
+    pub output_gain_db: FloatParam,
+    /// Dither to 24 or 16 bit, applied last.
+    #[id = "dither"]
+    pub dither: EnumParam<DitherChoice>,
+    /// First-order noise shaping of the dither.
+    #[id = "noise_shaping"]
+    pub noise_shaping: BoolParam,
 }
 
 impl Default for MasterParams {
@@ -148,6 +185,19 @@ impl Default for MasterParams {
             .with_unit(" ms")
             .with_step_size(0.01)
             .with_value_to_string(formatters::v2s_f32_rounded(2)),
+            output_gain_db: FloatParam::new(
+                "Output Gain",
+                0.0,
+                FloatRange::Linear {
+                    min: -24.0,
+                    max: 0.0,
+                },
+            )
+            .with_unit(" dB")
+            .with_step_size(0.01)
+            .with_value_to_string(formatters::v2s_f32_rounded(2)),
+            dither: EnumParam::new("Dither", DitherChoice::Off),
+            noise_shaping: BoolParam::new("Noise Shaping", false),
         }
     }
 }
@@ -187,6 +237,8 @@ pub struct LatheMaster {
     repaint: RepaintNotifier,
     trim: RampedGain,
     limiter: TruePeakLimiter,
+    output_gain: RampedGain,
+    dither: Dither,
     /// Lookahead the limiter was built or last set with (ms).
     lookahead_ms: f32,
     ab: LevelMatchedAb,
@@ -206,6 +258,8 @@ impl Default for LatheMaster {
             repaint: RepaintNotifier::new(),
             trim: RampedGain::new(48_000.0),
             limiter: TruePeakLimiter::new(48_000.0, 2, 1.5),
+            output_gain: RampedGain::new(48_000.0),
+            dither: Dither::new(),
             lookahead_ms: 1.5,
             ab: LevelMatchedAb::new(48_000.0, 2, 0),
             dry: [vec![0.0; PASS_FRAMES], vec![0.0; PASS_FRAMES]],
@@ -222,6 +276,9 @@ impl LatheMaster {
         self.limiter.set_ceiling_dbtp(p.ceiling_dbtp.value());
         self.limiter.set_auto_release(p.auto_release.value());
         self.limiter.set_release_ms(p.release_ms.value());
+        self.output_gain.set_gain_db(p.output_gain_db.value());
+        self.dither.set_bits(p.dither.value().bits());
+        self.dither.set_noise_shaping(p.noise_shaping.value());
         self.ab.set_listen(p.ab.value().listen());
     }
 
@@ -280,6 +337,7 @@ impl Plugin for LatheMaster {
             .map_or(2, |c| c.get() as usize)
             .clamp(1, 2);
         self.trim = RampedGain::new(sr);
+        self.output_gain = RampedGain::new(sr);
         self.lookahead_ms = self.params.lookahead_ms.value();
         self.limiter = TruePeakLimiter::new(sr, channels, self.lookahead_ms);
         let latency = self.limiter.latency_samples();
@@ -302,7 +360,9 @@ impl Plugin for LatheMaster {
     fn reset(&mut self) {
         self.apply_params();
         self.trim.settle();
+        self.output_gain.settle();
         self.limiter.reset();
+        self.dither.reset();
         self.ab.reset();
     }
 
@@ -341,6 +401,9 @@ impl Plugin for LatheMaster {
             let pass = &mut pass[..used];
             self.trim.process(pass);
             self.limiter.process(pass);
+            self.output_gain.process(pass);
+            // Last: nothing may change the samples after the dither.
+            self.dither.process(pass);
             let dry: [&[f32]; 2] = [&self.dry[0][..n], &self.dry[1][..n]];
             self.ab.process(&dry[..used], pass);
             if metering {
