@@ -68,9 +68,13 @@ def _():
         "input_gain_db",
         "limiter",
         "lookahead_ms",
+        "mono_bass",
+        "mono_below_hz",
         "noise_shaping",
         "output_gain_db",
         "release_ms",
+        "stereo",
+        "width",
     ], names
     assert p.parameters["input_gain_db"].range[:2] == (-24.0, 24.0)
     return ", ".join(f"{k}={v.string_value}" for k, v in p.parameters.items())
@@ -145,6 +149,25 @@ def _():
     peak = 20 * np.log10(np.max(np.abs(y)))
     assert peak <= -0.1 + 1e-4, f"sample peak {peak:.4f} dBFS"
     return f"sample peak {peak:.3f} dBFS, all samples on the 16-bit grid"
+
+
+@check("Lathe Master: width 0 % makes mono; mono bass removes low side only")
+def _():
+    t = np.arange(SR) / SR
+    side = 0.3 * np.sin(2 * np.pi * 40 * t)
+    mid = 0.3 * np.sin(2 * np.pi * 1000 * t)
+    x = np.stack([mid + side, mid - side]).astype(np.float32)
+    y = master_with(width=0.0)(x, SR)
+    assert np.max(np.abs(y[0] - y[1])) < 1e-6, "width 0 is not mono"
+    y = master_with(mono_bass=True, mono_below_hz=120.0)(x, SR)
+    tail = slice(SR // 2, SR)
+    side_out = 0.5 * (y[0, tail] - y[1, tail])
+    mid_out = 0.5 * (y[0, tail] + y[1, tail])
+    side_db = rms_db(side_out) - rms_db(side[tail])
+    mid_db = rms_db(mid_out) - rms_db(mid[tail])
+    assert side_db < -30.0, f"40 Hz side only {side_db:.1f} dB down"
+    assert abs(mid_db) < 0.01, f"mid changed by {mid_db:.3f} dB"
+    return f"40 Hz side {side_db:.1f} dB with mono below 120 Hz, mid {mid_db:+.3f} dB"
 
 
 @check("Lathe Master: reported latency = real delay at every lookahead (pedalboard compensates)")

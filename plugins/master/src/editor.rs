@@ -119,6 +119,28 @@ impl NiceEguiApp for MasterEditor {
                         ui.add(ParamSlider::for_param(&self.params.input_gain_db, &setter));
                         ui.end_row();
                         let p = &self.params;
+                        ui.label("Stereo");
+                        ui.horizontal(|ui| {
+                            let mut on = p.stereo_on.value();
+                            if ui.checkbox(&mut on, "on").changed() {
+                                setter.begin_set_parameter(&p.stereo_on);
+                                setter.set_parameter(&p.stereo_on, on);
+                                setter.end_set_parameter(&p.stereo_on);
+                            }
+                            ui.add(ParamSlider::for_param(&p.width_pct, &setter));
+                        });
+                        ui.end_row();
+                        ui.label("Mono Bass");
+                        ui.horizontal(|ui| {
+                            let mut on = p.mono_bass.value();
+                            if ui.checkbox(&mut on, "below").changed() {
+                                setter.begin_set_parameter(&p.mono_bass);
+                                setter.set_parameter(&p.mono_bass, on);
+                                setter.end_set_parameter(&p.mono_bass);
+                            }
+                            ui.add(ParamSlider::for_param(&p.mono_below_hz, &setter));
+                        });
+                        ui.end_row();
                         ui.label("Limiter");
                         let mut on = p.limiter_on.value();
                         if ui.checkbox(&mut on, "on (off keeps the latency)").changed() {

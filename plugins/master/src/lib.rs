@@ -12,6 +12,7 @@ use lathe_dsp::gain::RampedGain;
 use lathe_dsp::level::sanitize;
 use lathe_dsp::limiter::{MAX_LOOKAHEAD_MS, MIN_LOOKAHEAD_MS, TruePeakLimiter};
 use lathe_dsp::peak::{SharedPeak, block_peak};
+use lathe_dsp::stereo::{MAX_WIDTH, MONO_BASS_MAX_HZ, MONO_BASS_MIN_HZ, Stereo};
 use nice_plug::prelude::*;
 use nice_plug_egui::{EguiEditor, EguiEditorState, RepaintNotifier};
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 mod editor;
 
 /// Default editor size in logical pixels.
-const EDITOR_SIZE: (f32, f32) = (600.0, 620.0);
+const EDITOR_SIZE: (f32, f32) = (600.0, 680.0);
 
 /// What the listener hears (the level-matched A/B).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +95,18 @@ pub struct MasterParams {
     #[id = "input_gain"]
     pub input_gain_db: FloatParam,
     /// Output ceiling: no output sample exceeds it (dBFS, sample peak).
+    /// Stereo stage on (off = bypassed).
+    #[id = "stereo"]
+    pub stereo_on: BoolParam,
+    /// Stereo width (%; 100 = unchanged).
+    #[id = "width"]
+    pub width_pct: FloatParam,
+    /// Mono below the Mono Below frequency.
+    #[id = "mono_bass"]
+    pub mono_bass: BoolParam,
+    /// Crossover of the mono bass (Hz).
+    #[id = "mono_below"]
+    pub mono_below_hz: FloatParam,
     /// Limiter on (off = bypassed, latency kept).
     #[id = "limiter"]
     pub limiter_on: BoolParam,
@@ -138,6 +151,31 @@ impl Default for MasterParams {
             .with_unit(" dB")
             .with_step_size(0.01)
             .with_value_to_string(formatters::v2s_f32_rounded(2)),
+            stereo_on: BoolParam::new("Stereo", true),
+            width_pct: FloatParam::new(
+                "Width",
+                100.0,
+                FloatRange::Linear {
+                    min: 0.0,
+                    max: MAX_WIDTH * 100.0,
+                },
+            )
+            .with_unit(" %")
+            .with_step_size(0.1)
+            .with_value_to_string(formatters::v2s_f32_rounded(1)),
+            mono_bass: BoolParam::new("Mono Bass", false),
+            mono_below_hz: FloatParam::new(
+                "Mono Below",
+                120.0,
+                FloatRange::Skewed {
+                    min: MONO_BASS_MIN_HZ,
+                    max: MONO_BASS_MAX_HZ,
+                    factor: FloatRange::skew_factor(-1.0),
+                },
+            )
+            .with_unit(" Hz")
+            .with_step_size(0.1)
+            .with_value_to_string(formatters::v2s_f32_rounded(1)),
             limiter_on: BoolParam::new("Limiter", true),
             drive_db: FloatParam::new(
                 "Drive",
@@ -236,6 +274,7 @@ pub struct LatheMaster {
     editor_state: Arc<EguiEditorState>,
     repaint: RepaintNotifier,
     trim: RampedGain,
+    stereo: Stereo,
     limiter: TruePeakLimiter,
     output_gain: RampedGain,
     dither: Dither,
@@ -257,6 +296,7 @@ impl Default for LatheMaster {
             ),
             repaint: RepaintNotifier::new(),
             trim: RampedGain::new(48_000.0),
+            stereo: Stereo::new(48_000.0),
             limiter: TruePeakLimiter::new(48_000.0, 2, 1.5),
             output_gain: RampedGain::new(48_000.0),
             dither: Dither::new(),
@@ -271,6 +311,14 @@ impl LatheMaster {
     fn apply_params(&mut self) {
         let p = &self.params;
         self.trim.set_gain_db(p.input_gain_db.value());
+        if p.stereo_on.value() {
+            self.stereo.set_width(p.width_pct.value() / 100.0);
+            self.stereo
+                .set_mono_bass_hz(p.mono_bass.value().then(|| p.mono_below_hz.value()));
+        } else {
+            self.stereo.set_width(1.0);
+            self.stereo.set_mono_bass_hz(None);
+        }
         self.limiter.set_bypass(!p.limiter_on.value());
         self.limiter.set_drive_db(p.drive_db.value());
         self.limiter.set_ceiling_dbtp(p.ceiling_dbtp.value());
@@ -338,6 +386,7 @@ impl Plugin for LatheMaster {
             .clamp(1, 2);
         self.trim = RampedGain::new(sr);
         self.output_gain = RampedGain::new(sr);
+        self.stereo = Stereo::new(sr);
         self.lookahead_ms = self.params.lookahead_ms.value();
         self.limiter = TruePeakLimiter::new(sr, channels, self.lookahead_ms);
         let latency = self.limiter.latency_samples();
@@ -361,6 +410,7 @@ impl Plugin for LatheMaster {
         self.apply_params();
         self.trim.settle();
         self.output_gain.settle();
+        self.stereo.reset();
         self.limiter.reset();
         self.dither.reset();
         self.ab.reset();
@@ -400,6 +450,9 @@ impl Plugin for LatheMaster {
             }
             let pass = &mut pass[..used];
             self.trim.process(pass);
+            if let [left, right] = pass {
+                self.stereo.process(left, right);
+            }
             self.limiter.process(pass);
             self.output_gain.process(pass);
             // Last: nothing may change the samples after the dither.
