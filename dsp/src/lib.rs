@@ -10,6 +10,7 @@ pub mod ballistics;
 pub mod denormal;
 pub mod dither;
 pub mod gain;
+pub mod highpass;
 pub mod k_weighting;
 pub mod level;
 pub mod limiter;

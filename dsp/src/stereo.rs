@@ -15,38 +15,7 @@ pub const MONO_BASS_MAX_HZ: f32 = 300.0;
 /// Widest setting (200 %).
 pub const MAX_WIDTH: f32 = 2.0;
 
-/// A 2nd-order Butterworth high-pass in transposed direct form II, computed in f64 (low
-/// frequencies at high sample rates need the precision).
-#[derive(Debug, Clone, Copy, Default)]
-struct HighPass {
-    b: [f64; 3],
-    a: [f64; 2],
-    z: [f64; 2],
-}
-
-impl HighPass {
-    /// Bilinear-transform design (prewarped) at `hz` for `sample_rate_hz`.
-    fn design(&mut self, hz: f64, sample_rate_hz: f64) {
-        let w = std::f64::consts::PI * hz / sample_rate_hz;
-        let k = w.tan();
-        let q = std::f64::consts::FRAC_1_SQRT_2;
-        let norm = 1.0 / (1.0 + k / q + k * k);
-        self.b = [norm, -2.0 * norm, norm];
-        self.a = [2.0 * (k * k - 1.0) * norm, (1.0 - k / q + k * k) * norm];
-    }
-
-    #[inline]
-    fn tick(&mut self, x: f64) -> f64 {
-        let y = self.b[0] * x + self.z[0];
-        self.z[0] = self.b[1] * x - self.a[0] * y + self.z[1];
-        self.z[1] = self.b[2] * x - self.a[1] * y;
-        y
-    }
-
-    fn reset(&mut self) {
-        self.z = [0.0; 2];
-    }
-}
+use crate::highpass::HighPass;
 
 /// The stereo stage for a stereo pair.
 #[derive(Debug, Clone)]
@@ -93,7 +62,11 @@ impl Stereo {
         self.mono_bass_hz = hz;
         if let Some(hz) = hz {
             for s in &mut self.side_hp {
-                s.design(f64::from(hz), self.sample_rate_hz);
+                s.design(
+                    f64::from(hz),
+                    self.sample_rate_hz,
+                    std::f64::consts::FRAC_1_SQRT_2,
+                );
             }
         }
     }

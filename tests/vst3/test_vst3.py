@@ -68,6 +68,7 @@ def _():
         "input_gain_db",
         "limiter",
         "lookahead_ms",
+        "low_cut",
         "mono_bass",
         "mono_below_hz",
         "noise_shaping",
@@ -168,6 +169,19 @@ def _():
     assert side_db < -30.0, f"40 Hz side only {side_db:.1f} dB down"
     assert abs(mid_db) < 0.01, f"mid changed by {mid_db:.3f} dB"
     return f"40 Hz side {side_db:.1f} dB with mono below 120 Hz, mid {mid_db:+.3f} dB"
+
+
+@check("Lathe Master: Low Cut removes DC and subsonics, keeps the audio band")
+def _():
+    t = np.arange(2 * SR) / SR
+    x = np.tile(0.2 + 0.2 * np.sin(2 * np.pi * 10 * t) + 0.2 * np.sin(2 * np.pi * 200 * t), (2, 1))
+    y = master_with(low_cut="Subsonic 30 Hz")(x.astype(np.float32), SR)[:, SR:]
+    spectrum = np.abs(np.fft.rfft(y[0])) / (SR / 2)  # 1-second window: bin k = k Hz
+    dc, sub, band = spectrum[0] / 2, spectrum[10], spectrum[200]
+    assert dc < 1e-3, f"DC left: {dc}"
+    assert 20 * np.log10(sub / 0.2) < -35, f"10 Hz only {20 * np.log10(sub / 0.2):.1f} dB down"
+    assert abs(20 * np.log10(band / 0.2)) < 0.1, f"200 Hz changed {20 * np.log10(band / 0.2):.2f} dB"
+    return f"10 Hz {20 * np.log10(sub / 0.2):.1f} dB, 200 Hz {20 * np.log10(band / 0.2):+.2f} dB"
 
 
 @check("Lathe Master: reported latency = real delay at every lookahead (pedalboard compensates)")

@@ -1,7 +1,7 @@
 //! Lathe Master's editor: the A/B buttons, input trim, the limiter's controls and gain
 //! reduction, input and output peak meters, the latency.
 
-use crate::{AbChoice, DitherChoice, MasterParams, MasterShared};
+use crate::{AbChoice, DitherChoice, LowCutChoice, MasterParams, MasterShared};
 use lathe_dsp::ballistics::PeakBallistics;
 use lathe_plugin_common as ui_common;
 use nice_plug::context::gui::GuiContext;
@@ -119,6 +119,21 @@ impl NiceEguiApp for MasterEditor {
                         ui.add(ParamSlider::for_param(&self.params.input_gain_db, &setter));
                         ui.end_row();
                         let p = &self.params;
+                        ui.label("Low Cut");
+                        ui.horizontal(|ui| {
+                            let current = p.low_cut.value();
+                            for (i, name) in LowCutChoice::variants().iter().enumerate() {
+                                let choice = LowCutChoice::from_index(i);
+                                if ui.selectable_label(current == choice, *name).clicked()
+                                    && current != choice
+                                {
+                                    setter.begin_set_parameter(&p.low_cut);
+                                    setter.set_parameter(&p.low_cut, choice);
+                                    setter.end_set_parameter(&p.low_cut);
+                                }
+                            }
+                        });
+                        ui.end_row();
                         ui.label("Stereo");
                         ui.horizontal(|ui| {
                             let mut on = p.stereo_on.value();

@@ -9,6 +9,7 @@ use lathe_dsp::ab::{LevelMatchedAb, Listen};
 use lathe_dsp::denormal::FtzGuard;
 use lathe_dsp::dither::{Dither, DitherBits};
 use lathe_dsp::gain::RampedGain;
+use lathe_dsp::highpass::LowCut;
 use lathe_dsp::level::sanitize;
 use lathe_dsp::limiter::{MAX_LOOKAHEAD_MS, MIN_LOOKAHEAD_MS, TruePeakLimiter};
 use lathe_dsp::peak::{SharedPeak, block_peak};
@@ -21,7 +22,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 mod editor;
 
 /// Default editor size in logical pixels.
-const EDITOR_SIZE: (f32, f32) = (600.0, 680.0);
+const EDITOR_SIZE: (f32, f32) = (620.0, 720.0);
 
 /// What the listener hears (the level-matched A/B).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +53,38 @@ impl AbChoice {
 
 /// Frames processed per pass: the dry copy for the A/B lives in buffers of this size, so any
 /// host block size works without allocating.
+/// Input DC / subsonic filter choices.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LowCutChoice {
+    /// No filter.
+    #[id = "off"]
+    #[name = "Off"]
+    Off,
+    /// Removes DC offset only (5 Hz).
+    #[id = "dc"]
+    #[name = "DC (5 Hz)"]
+    Dc,
+    /// Subsonic filter at 20 Hz.
+    #[id = "sub20"]
+    #[name = "Subsonic 20 Hz"]
+    Sub20,
+    /// Subsonic filter at 30 Hz.
+    #[id = "sub30"]
+    #[name = "Subsonic 30 Hz"]
+    Sub30,
+}
+
+impl LowCutChoice {
+    fn hz(self) -> Option<f32> {
+        match self {
+            Self::Off => None,
+            Self::Dc => Some(5.0),
+            Self::Sub20 => Some(20.0),
+            Self::Sub30 => Some(30.0),
+        }
+    }
+}
+
 /// Output word length choices.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DitherChoice {
@@ -95,6 +128,9 @@ pub struct MasterParams {
     #[id = "input_gain"]
     pub input_gain_db: FloatParam,
     /// Output ceiling: no output sample exceeds it (dBFS, sample peak).
+    /// DC / subsonic high-pass after the trim.
+    #[id = "low_cut"]
+    pub low_cut: EnumParam<LowCutChoice>,
     /// Stereo stage on (off = bypassed).
     #[id = "stereo"]
     pub stereo_on: BoolParam,
@@ -151,6 +187,7 @@ impl Default for MasterParams {
             .with_unit(" dB")
             .with_step_size(0.01)
             .with_value_to_string(formatters::v2s_f32_rounded(2)),
+            low_cut: EnumParam::new("Low Cut", LowCutChoice::Off),
             stereo_on: BoolParam::new("Stereo", true),
             width_pct: FloatParam::new(
                 "Width",
@@ -274,6 +311,7 @@ pub struct LatheMaster {
     editor_state: Arc<EguiEditorState>,
     repaint: RepaintNotifier,
     trim: RampedGain,
+    low_cut: LowCut,
     stereo: Stereo,
     limiter: TruePeakLimiter,
     output_gain: RampedGain,
@@ -296,6 +334,7 @@ impl Default for LatheMaster {
             ),
             repaint: RepaintNotifier::new(),
             trim: RampedGain::new(48_000.0),
+            low_cut: LowCut::new(48_000.0),
             stereo: Stereo::new(48_000.0),
             limiter: TruePeakLimiter::new(48_000.0, 2, 1.5),
             output_gain: RampedGain::new(48_000.0),
@@ -311,6 +350,7 @@ impl LatheMaster {
     fn apply_params(&mut self) {
         let p = &self.params;
         self.trim.set_gain_db(p.input_gain_db.value());
+        self.low_cut.set_hz(p.low_cut.value().hz());
         if p.stereo_on.value() {
             self.stereo.set_width(p.width_pct.value() / 100.0);
             self.stereo
@@ -387,6 +427,7 @@ impl Plugin for LatheMaster {
         self.trim = RampedGain::new(sr);
         self.output_gain = RampedGain::new(sr);
         self.stereo = Stereo::new(sr);
+        self.low_cut = LowCut::new(sr);
         self.lookahead_ms = self.params.lookahead_ms.value();
         self.limiter = TruePeakLimiter::new(sr, channels, self.lookahead_ms);
         let latency = self.limiter.latency_samples();
@@ -411,6 +452,7 @@ impl Plugin for LatheMaster {
         self.trim.settle();
         self.output_gain.settle();
         self.stereo.reset();
+        self.low_cut.reset();
         self.limiter.reset();
         self.dither.reset();
         self.ab.reset();
@@ -450,6 +492,7 @@ impl Plugin for LatheMaster {
             }
             let pass = &mut pass[..used];
             self.trim.process(pass);
+            self.low_cut.process(pass);
             if let [left, right] = pass {
                 self.stereo.process(left, right);
             }
