@@ -7,36 +7,15 @@ use lathe_dsp::limiter::TruePeakLimiter;
 use std::hint::black_box;
 use std::time::Instant;
 
+mod common;
+
 const SAMPLE_RATE: f64 = 48_000.0;
 const SECONDS: usize = 60;
 const BLOCK: usize = 512;
 const PASSES: usize = 3;
 
-fn programme() -> [Vec<f32>; 2] {
-    let n = SAMPLE_RATE as usize * SECONDS;
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut rnd = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    };
-    let (mut l, mut r) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut bl, mut br) = (0.0f32, 0.0f32);
-    for i in 0..n {
-        let t = i as f32 / SAMPLE_RATE as f32;
-        let env = 0.1 + 0.3 * (0.5 + 0.5 * (t * 0.37).sin());
-        bl = 0.9 * bl + 0.1 * rnd();
-        br = 0.9 * br + 0.1 * rnd();
-        let tone = 0.2 * (t * 2.0 * std::f32::consts::PI * 220.0).sin();
-        l.push(env * (2.0 * bl + tone));
-        r.push(env * (2.0 * br + 0.8 * tone));
-    }
-    [l, r]
-}
-
 fn main() {
-    let input = programme();
+    let input = common::programme(SAMPLE_RATE as u32, SECONDS, 0x2545_f491_4f6c_dd1d);
     let mut best = f64::INFINITY;
     let mut min_gain = 1.0f32;
     for _ in 0..PASSES {

@@ -9,36 +9,14 @@ use lathe_dsp::true_peak::TruePeakMeter;
 use std::hint::black_box;
 use std::time::Instant;
 
+mod common;
+
 const SAMPLE_RATE: u32 = 48_000;
 const SECONDS: usize = 600;
 /// Block size a DAW typically uses.
 const BLOCK: usize = 512;
 /// Timed passes; the fastest counts (least disturbed by the rest of the machine).
 const PASSES: usize = 3;
-
-/// Deterministic programme-like stereo: filtered noise with a moving envelope and a tone.
-fn programme() -> [Vec<f32>; 2] {
-    let n = SAMPLE_RATE as usize * SECONDS;
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut rnd = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    };
-    let (mut l, mut r) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut bl, mut br) = (0.0f32, 0.0f32);
-    for i in 0..n {
-        let t = i as f32 / SAMPLE_RATE as f32;
-        let env = 0.1 + 0.3 * (0.5 + 0.5 * (t * 0.37).sin());
-        bl = 0.9 * bl + 0.1 * rnd();
-        br = 0.9 * br + 0.1 * rnd();
-        let tone = 0.2 * (t * 2.0 * std::f32::consts::PI * 220.0).sin();
-        l.push(env * (2.0 * bl + tone));
-        r.push(env * (2.0 * br + 0.8 * tone));
-    }
-    [l, r]
-}
 
 fn best_of(mut f: impl FnMut()) -> f64 {
     (0..PASSES)
@@ -51,7 +29,7 @@ fn best_of(mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
-    let audio = programme();
+    let audio = common::programme(SAMPLE_RATE, SECONDS, 0x9e37_79b9_7f4a_7c15);
     let duration_s = SECONDS as f64;
     println!(
         "meter bench: {SECONDS} s stereo {SAMPLE_RATE} Hz, {BLOCK}-frame blocks, best of {PASSES}"

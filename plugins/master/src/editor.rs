@@ -1,13 +1,13 @@
 //! Lathe Master's editor: the A/B buttons, input trim, the limiter's controls and gain
 //! reduction, input and output peak meters, the latency.
 
-use crate::{AbChoice, DitherChoice, LowCutChoice, MasterParams, MasterShared};
+use crate::{AbChoice, MasterParams, MasterShared};
 use lathe_dsp::ballistics::PeakBallistics;
 use lathe_plugin_common as ui_common;
-use nice_plug::context::gui::GuiContext;
+use nice_plug::context::gui::{GuiContext, ParamSetter};
 use nice_plug::editor::ResizeHint;
 use nice_plug::editor::dpi::LogicalSize;
-use nice_plug::prelude::Enum;
+use nice_plug::prelude::{BoolParam, Enum, EnumParam};
 use nice_plug_egui::widgets::ParamSlider;
 use nice_plug_egui::{
     EguiEditor, EguiEditorState, EguiNiceSettings, Frame, NiceEguiApp, RepaintNotifier,
@@ -15,6 +15,33 @@ use nice_plug_egui::{
 };
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+
+/// A checkbox for a bool parameter, as one host gesture.
+fn toggle(ui: &mut egui::Ui, setter: &ParamSetter, param: &BoolParam, label: &str) {
+    let mut on = param.value();
+    if ui.checkbox(&mut on, label).changed() {
+        setter.begin_set_parameter(param);
+        setter.set_parameter(param, on);
+        setter.end_set_parameter(param);
+    }
+}
+
+/// One selectable label per choice of an enum parameter.
+fn choices<E: Enum + PartialEq + Copy + 'static>(
+    ui: &mut egui::Ui,
+    setter: &ParamSetter,
+    param: &EnumParam<E>,
+) {
+    let current = param.value();
+    for (i, name) in E::variants().iter().enumerate() {
+        let choice = E::from_index(i);
+        if ui.selectable_label(current == choice, *name).clicked() && current != choice {
+            setter.begin_set_parameter(param);
+            setter.set_parameter(param, choice);
+            setter.end_set_parameter(param);
+        }
+    }
+}
 
 /// The editor's own state; lives as long as the plugin instance.
 pub struct MasterEditor {
@@ -120,49 +147,22 @@ impl NiceEguiApp for MasterEditor {
                         ui.end_row();
                         let p = &self.params;
                         ui.label("Low Cut");
-                        ui.horizontal(|ui| {
-                            let current = p.low_cut.value();
-                            for (i, name) in LowCutChoice::variants().iter().enumerate() {
-                                let choice = LowCutChoice::from_index(i);
-                                if ui.selectable_label(current == choice, *name).clicked()
-                                    && current != choice
-                                {
-                                    setter.begin_set_parameter(&p.low_cut);
-                                    setter.set_parameter(&p.low_cut, choice);
-                                    setter.end_set_parameter(&p.low_cut);
-                                }
-                            }
-                        });
+                        ui.horizontal(|ui| choices(ui, &setter, &p.low_cut));
                         ui.end_row();
                         ui.label("Stereo");
                         ui.horizontal(|ui| {
-                            let mut on = p.stereo_on.value();
-                            if ui.checkbox(&mut on, "on").changed() {
-                                setter.begin_set_parameter(&p.stereo_on);
-                                setter.set_parameter(&p.stereo_on, on);
-                                setter.end_set_parameter(&p.stereo_on);
-                            }
+                            toggle(ui, &setter, &p.stereo_on, "on");
                             ui.add(ParamSlider::for_param(&p.width_pct, &setter));
                         });
                         ui.end_row();
                         ui.label("Mono Bass");
                         ui.horizontal(|ui| {
-                            let mut on = p.mono_bass.value();
-                            if ui.checkbox(&mut on, "below").changed() {
-                                setter.begin_set_parameter(&p.mono_bass);
-                                setter.set_parameter(&p.mono_bass, on);
-                                setter.end_set_parameter(&p.mono_bass);
-                            }
+                            toggle(ui, &setter, &p.mono_bass, "below");
                             ui.add(ParamSlider::for_param(&p.mono_below_hz, &setter));
                         });
                         ui.end_row();
                         ui.label("Limiter");
-                        let mut on = p.limiter_on.value();
-                        if ui.checkbox(&mut on, "on (off keeps the latency)").changed() {
-                            setter.begin_set_parameter(&p.limiter_on);
-                            setter.set_parameter(&p.limiter_on, on);
-                            setter.end_set_parameter(&p.limiter_on);
-                        }
+                        toggle(ui, &setter, &p.limiter_on, "on (off keeps the latency)");
                         ui.end_row();
                         ui.label("Drive");
                         ui.add(ParamSlider::for_param(&p.drive_db, &setter));
@@ -173,12 +173,7 @@ impl NiceEguiApp for MasterEditor {
                         ui.label("Release");
                         ui.horizontal(|ui| {
                             ui.add(ParamSlider::for_param(&p.release_ms, &setter));
-                            let mut auto = p.auto_release.value();
-                            if ui.checkbox(&mut auto, "Auto").changed() {
-                                setter.begin_set_parameter(&p.auto_release);
-                                setter.set_parameter(&p.auto_release, auto);
-                                setter.end_set_parameter(&p.auto_release);
-                            }
+                            toggle(ui, &setter, &p.auto_release, "Auto");
                         });
                         ui.end_row();
                         ui.label("Lookahead");
@@ -189,23 +184,8 @@ impl NiceEguiApp for MasterEditor {
                         ui.end_row();
                         ui.label("Dither");
                         ui.horizontal(|ui| {
-                            let current = p.dither.value();
-                            for (i, name) in DitherChoice::variants().iter().enumerate() {
-                                let choice = DitherChoice::from_index(i);
-                                if ui.selectable_label(current == choice, *name).clicked()
-                                    && current != choice
-                                {
-                                    setter.begin_set_parameter(&p.dither);
-                                    setter.set_parameter(&p.dither, choice);
-                                    setter.end_set_parameter(&p.dither);
-                                }
-                            }
-                            let mut shaping = p.noise_shaping.value();
-                            if ui.checkbox(&mut shaping, "Noise shaping").changed() {
-                                setter.begin_set_parameter(&p.noise_shaping);
-                                setter.set_parameter(&p.noise_shaping, shaping);
-                                setter.end_set_parameter(&p.noise_shaping);
-                            }
+                            choices(ui, &setter, &p.dither);
+                            toggle(ui, &setter, &p.noise_shaping, "Noise shaping");
                         });
                         ui.end_row();
                     });
