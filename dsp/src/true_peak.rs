@@ -37,36 +37,46 @@ fn bessel_i0(x: f64) -> f64 {
     sum
 }
 
+/// Phase `phase` (1 ≤ phase < factor) of a Kaiser-windowed sinc interpolator by `factor` with
+/// `TAPS` taps per phase and window shape `beta`, normalised to unity DC, taps reversed so they
+/// apply to history ordered oldest → newest. Applied to `TAPS` consecutive samples it gives the
+/// value `phase / factor` of the way between the two middle ones. Shared with the limiter's
+/// peak detector.
+pub(crate) fn kaiser_branch<const TAPS: usize>(
+    factor: usize,
+    phase: usize,
+    beta: f64,
+) -> [f32; TAPS] {
+    let len = factor * TAPS;
+    let centre = len as f64 / 2.0;
+    let i0_beta = bessel_i0(beta);
+    let mut taps = [0.0f64; TAPS];
+    for (k, tap) in taps.iter_mut().enumerate() {
+        let n = (phase + factor * k) as f64;
+        let x = (n - centre) / factor as f64; // distance in input samples
+        let sinc = if x == 0.0 {
+            1.0
+        } else {
+            (std::f64::consts::PI * x).sin() / (std::f64::consts::PI * x)
+        };
+        let r = (n - centre) / centre;
+        let window = bessel_i0(beta * (1.0 - r * r).max(0.0).sqrt()) / i0_beta;
+        *tap = sinc * window;
+    }
+    let dc: f64 = taps.iter().sum();
+    let mut out = [0.0f32; TAPS];
+    for (o, t) in out.iter_mut().zip(taps.iter().rev()) {
+        *o = (t / dc) as f32;
+    }
+    out
+}
+
 /// Polyphase coefficients for `factor`× interpolation: `factor − 1` branches (phase 0, the input
 /// sample itself, needs no filter), each with [`TAPS_PER_PHASE`] taps, each normalised to unity DC.
 fn design(factor: usize) -> Vec<[f32; TAPS_PER_PHASE]> {
-    let len = factor * TAPS_PER_PHASE;
-    let centre = len as f64 / 2.0;
-    let i0_beta = bessel_i0(KAISER_BETA);
-    let mut branches = Vec::with_capacity(factor - 1);
-    for phase in 1..factor {
-        let mut taps = [0.0f64; TAPS_PER_PHASE];
-        for (k, tap) in taps.iter_mut().enumerate() {
-            let n = (phase + factor * k) as f64;
-            let x = (n - centre) / factor as f64; // distance in input samples
-            let sinc = if x == 0.0 {
-                1.0
-            } else {
-                (std::f64::consts::PI * x).sin() / (std::f64::consts::PI * x)
-            };
-            let r = (n - centre) / centre;
-            let window = bessel_i0(KAISER_BETA * (1.0 - r * r).max(0.0).sqrt()) / i0_beta;
-            *tap = sinc * window;
-        }
-        let dc: f64 = taps.iter().sum();
-        // Taps are applied to history ordered oldest→newest, so reverse them here.
-        let mut out = [0.0f32; TAPS_PER_PHASE];
-        for (o, t) in out.iter_mut().zip(taps.iter().rev()) {
-            *o = (t / dc) as f32;
-        }
-        branches.push(out);
-    }
-    branches
+    (1..factor)
+        .map(|phase| kaiser_branch::<TAPS_PER_PHASE>(factor, phase, KAISER_BETA))
+        .collect()
 }
 
 /// Eight outputs at a time: all taps of a branch are applied while the eight partial sums stay

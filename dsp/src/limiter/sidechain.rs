@@ -10,6 +10,8 @@
 //! All filters are applied to 8 consecutive positions at once (one AVX register, or two SSE
 //! ones), chosen at run time; both code paths give identical results.
 
+use crate::true_peak::kaiser_branch;
+
 /// Taps of the half-band filter's odd phase.
 const HB_TAPS: usize = 64;
 /// Taps per phase of the second (4×) step.
@@ -24,45 +26,6 @@ pub const CHUNK: usize = 256;
 pub const DELAY: usize = HB_TAPS / 2 + Q_TAPS / 4;
 /// History of the 2× sequence kept between passes.
 const U_HISTORY: usize = Q_TAPS - 1;
-
-fn bessel_i0(x: f64) -> f64 {
-    let (mut sum, mut term, half) = (1.0, 1.0, x / 2.0);
-    for k in 1..64 {
-        term *= (half / k as f64) * (half / k as f64);
-        sum += term;
-        if term < sum * 1e-17 {
-            break;
-        }
-    }
-    sum
-}
-
-/// Phase `phase` (1 ≤ phase < factor) of a windowed-sinc interpolator by `factor` with `TAPS`
-/// taps per phase, taps ordered oldest → newest, normalised to unity DC gain. Applied to
-/// `TAPS` consecutive samples it gives the value `phase / factor` of the way between the two
-/// middle ones.
-fn branch<const TAPS: usize>(factor: usize, phase: usize) -> [f32; TAPS] {
-    let len = factor * TAPS;
-    let centre = len as f64 / 2.0;
-    let mut taps = [0.0f64; TAPS];
-    for (k, t) in taps.iter_mut().enumerate() {
-        let n = (phase + factor * k) as f64;
-        let x = (n - centre) / factor as f64;
-        let sinc = if x == 0.0 {
-            1.0
-        } else {
-            (std::f64::consts::PI * x).sin() / (std::f64::consts::PI * x)
-        };
-        let r = (n - centre) / centre;
-        *t = sinc * bessel_i0(BETA * (1.0 - r * r).max(0.0).sqrt()) / bessel_i0(BETA);
-    }
-    let dc: f64 = taps.iter().sum();
-    let mut out = [0.0f32; TAPS];
-    for (o, t) in out.iter_mut().zip(taps.iter().rev()) {
-        *o = (t / dc) as f32;
-    }
-    out
-}
 
 /// `out[i] = Σ_k taps[k] · input[i + k]` for `i < n` rounded up to a multiple of 8.
 #[inline(always)]
@@ -154,8 +117,8 @@ impl Sidechain {
     pub fn new() -> Self {
         Self {
             filters: Filters {
-                half: branch::<HB_TAPS>(2, 1),
-                quarter: [1, 2, 3].map(|p| branch::<Q_TAPS>(4, p)),
+                half: kaiser_branch::<HB_TAPS>(2, 1, BETA),
+                quarter: [1, 2, 3].map(|p| kaiser_branch::<Q_TAPS>(4, p, BETA)),
             },
             x: vec![0.0; HB_TAPS - 1 + CHUNK + 8],
             u: vec![0.0; U_HISTORY + 2 * CHUNK + 8],
