@@ -6,11 +6,11 @@ Usage: python editor_screenshot.py <plugin.vst3> <out.png> "<Plugin Name>"
 
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
 import pedalboard
+from editor_host import show_editor_with_audio
 
 path, png, name = sys.argv[1], sys.argv[2], sys.argv[3]
 plugin = pedalboard.load_plugin(path)
@@ -24,39 +24,15 @@ right = env * (0.30 * np.sin(2 * np.pi * 330 * t + 0.5) + 0.05 * rng.standard_no
 left[SR * 2] += 0.6
 audio = np.stack([left, right]).astype(np.float32)
 
-close = threading.Event()
-errors = []
-
-
-def feed():
-    """Plays the programme through the plugin in real time while the editor is open."""
-    try:
-        block = SR // 20
-        pos = 0
-        while not close.is_set():
-            chunk = audio[:, pos : pos + block]
-            plugin.process(chunk, SR, buffer_size=512, reset=False)
-            pos = (pos + block) % (audio.shape[1] - block)
-            time.sleep(block / SR)
-    except Exception as e:  # noqa: BLE001 - reported below
-        errors.append(e)
-
 
 def shoot():
-    try:
-        time.sleep(6.0)
-        subprocess.run(["import", "-window", "root", png], check=True)
-    except Exception as e:  # noqa: BLE001 - reported below
-        errors.append(e)
-    finally:
-        close.set()
+    time.sleep(6.0)
+    subprocess.run(["import", "-window", "root", png], check=True)
 
 
-threading.Thread(target=feed, daemon=True).start()
-threading.Thread(target=shoot, daemon=True).start()
-plugin.show_editor(close)
-if errors:
-    sys.exit(f"screenshot failed: {errors[0]}")
+error = show_editor_with_audio(plugin, audio, SR, shoot)
+if error:
+    sys.exit(f"screenshot failed: {error}")
 
 colours = int(subprocess.run(["identify", "-format", "%k", png], capture_output=True, text=True, check=True).stdout)
 text = subprocess.run(["tesseract", png, "stdout"], capture_output=True, text=True).stdout

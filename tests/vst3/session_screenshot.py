@@ -7,11 +7,11 @@ Usage: python session_screenshot.py <Lathe Meter.vst3> <out.png> <expected row n
 
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
 import pedalboard
+from editor_host import show_editor_with_audio
 
 path, png, expected = sys.argv[1], sys.argv[2], sys.argv[3]
 plugin = pedalboard.load_plugin(path)
@@ -19,21 +19,6 @@ SR = 48_000
 t = np.arange(SR * 4) / SR
 tone = (0.25 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
 audio = np.stack([tone, tone])
-
-close = threading.Event()
-errors = []
-
-
-def feed():
-    try:
-        block = SR // 20
-        pos = 0
-        while not close.is_set():
-            plugin.process(audio[:, pos : pos + block], SR, buffer_size=512, reset=False)
-            pos = (pos + block) % (audio.shape[1] - block)
-            time.sleep(block / SR)
-    except Exception as e:  # noqa: BLE001 - reported below
-        errors.append(e)
 
 
 def ocr_words(image):
@@ -49,30 +34,23 @@ def ocr_words(image):
 
 
 def shoot():
-    try:
-        time.sleep(4.0)
-        first = png + ".before.png"
-        subprocess.run(["import", "-window", "root", first], check=True)
-        words = ocr_words(first)
-        # OCR sometimes glues the tab's frame to the word ("[Session"): match loosely.
-        tabs = [(x, y) for w, x, y in words if "session" in w.lower()]
-        if not tabs:
-            raise RuntimeError(f"no 'Session' tab found on screen; OCR: {[w for w, _, _ in words]}")
-        x, y = tabs[0]
-        subprocess.run(["xdotool", "mousemove", str(x), str(y), "click", "1"], check=True)
-        time.sleep(2.0)
-        subprocess.run(["import", "-window", "root", png], check=True)
-    except Exception as e:  # noqa: BLE001 - reported below
-        errors.append(e)
-    finally:
-        close.set()
+    time.sleep(4.0)
+    first = png + ".before.png"
+    subprocess.run(["import", "-window", "root", first], check=True)
+    words = ocr_words(first)
+    # OCR sometimes glues the tab's frame to the word ("[Session"): match loosely.
+    tabs = [(x, y) for w, x, y in words if "session" in w.lower()]
+    if not tabs:
+        raise RuntimeError(f"no 'Session' tab found on screen; OCR: {[w for w, _, _ in words]}")
+    x, y = tabs[0]
+    subprocess.run(["xdotool", "mousemove", str(x), str(y), "click", "1"], check=True)
+    time.sleep(2.0)
+    subprocess.run(["import", "-window", "root", png], check=True)
 
 
-threading.Thread(target=feed, daemon=True).start()
-threading.Thread(target=shoot, daemon=True).start()
-plugin.show_editor(close)
-if errors:
-    sys.exit(f"session screenshot failed: {errors[0]}")
+error = show_editor_with_audio(plugin, audio, SR, shoot)
+if error:
+    sys.exit(f"session screenshot failed: {error}")
 
 text = " ".join(w for w, _, _ in ocr_words(png))
 print(f"{png}: OCR: {text[:300]!r}")
