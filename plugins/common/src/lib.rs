@@ -26,6 +26,14 @@ pub const STEREO_AND_MONO: &[AudioIOLayout] = &[
     },
 ];
 
+/// Channels a layout of [`STEREO_AND_MONO`] processes (1 or 2; stereo if the host gave none).
+pub fn channel_count(layout: &AudioIOLayout) -> usize {
+    layout
+        .main_input_channels
+        .map_or(2, |c| c.get() as usize)
+        .clamp(1, 2)
+}
+
 /// Background of the editor.
 pub const BACKGROUND: Color32 = Color32::from_rgb(0x1c, 0x1f, 0x24);
 /// Panel fill.

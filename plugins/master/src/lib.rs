@@ -420,10 +420,7 @@ impl Plugin for LatheMaster {
         context: &mut impl ActivateContext<Self>,
     ) -> bool {
         let sr = f64::from(buffer_config.sample_rate);
-        let channels = audio_io_layout
-            .main_input_channels
-            .map_or(2, |c| c.get() as usize)
-            .clamp(1, 2);
+        let channels = lathe_plugin_common::channel_count(audio_io_layout);
         self.trim = RampedGain::new(sr);
         self.output_gain = RampedGain::new(sr);
         self.stereo = Stereo::new(sr);
