@@ -10,6 +10,7 @@ pub mod ballistics;
 pub mod compressor;
 pub mod denormal;
 pub mod dither;
+pub mod eq;
 pub mod gain;
 pub mod highpass;
 pub mod k_weighting;

@@ -23,7 +23,7 @@ pub fn oversampling_for(sample_rate_hz: f64) -> usize {
 }
 
 /// Zeroth-order modified Bessel function of the first kind, by its power series.
-fn bessel_i0(x: f64) -> f64 {
+pub(crate) fn bessel_i0(x: f64) -> f64 {
     let mut sum = 1.0;
     let mut term = 1.0;
     let half = x / 2.0;
