@@ -70,6 +70,7 @@ fn clap_checks(host: &Path, dir: &Path) -> Result<()> {
             // The limiter's highest ceiling is -0.1 dBTP, so no sample may pass -0.1 dBFS.
             cmd.args(["--max-output-dbfs", "-0.1"]);
             cmd.args(["--latency-param", "Lookahead=0.5,1.5,5.0"]);
+            cmd.args(["--latency-param", "EQ Phase=Minimum phase,Linear phase"]);
         }
         if let Err(e) = run_cmd(&mut cmd) {
             failed.push(format!("{name}: {e:#}"));

@@ -5,277 +5,33 @@
 //! editor, and the shared state between the audio thread and the editor. The DSP is `lathe-dsp`.
 
 use atomic_float::AtomicF32;
-use lathe_dsp::ab::{LevelMatchedAb, Listen};
+use lathe_dsp::ab::LevelMatchedAb;
+use lathe_dsp::compressor::GlueCompressor;
 use lathe_dsp::denormal::FtzGuard;
-use lathe_dsp::dither::{Dither, DitherBits};
+use lathe_dsp::dither::Dither;
+use lathe_dsp::eq::{self, Eq};
 use lathe_dsp::gain::RampedGain;
 use lathe_dsp::highpass::LowCut;
 use lathe_dsp::level::sanitize;
-use lathe_dsp::limiter::{MAX_LOOKAHEAD_MS, MIN_LOOKAHEAD_MS, TruePeakLimiter};
+use lathe_dsp::limiter::{MAX_LOOKAHEAD_MS, TruePeakLimiter};
 use lathe_dsp::peak::{SharedPeak, block_peak};
-use lathe_dsp::stereo::{MAX_WIDTH, MONO_BASS_MAX_HZ, MONO_BASS_MIN_HZ, Stereo};
+use lathe_dsp::stereo::Stereo;
 use nice_plug::prelude::*;
 use nice_plug_egui::{EguiEditor, EguiEditorState, RepaintNotifier};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 mod editor;
+mod params;
+
+pub use params::*;
 
 /// Default editor size in logical pixels.
 const EDITOR_SIZE: (f32, f32) = (620.0, 720.0);
 
-/// What the listener hears (the level-matched A/B).
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AbChoice {
-    /// The processed signal.
-    #[id = "processed"]
-    #[name = "Processed"]
-    Processed,
-    /// The input, aligned and matched to the processed loudness.
-    #[id = "bypass"]
-    #[name = "Bypass (level-matched)"]
-    Bypass,
-    /// Processed minus the level-matched input.
-    #[id = "delta"]
-    #[name = "Delta"]
-    Delta,
-}
-
-impl AbChoice {
-    fn listen(self) -> Listen {
-        match self {
-            Self::Processed => Listen::Processed,
-            Self::Bypass => Listen::MatchedBypass,
-            Self::Delta => Listen::Delta,
-        }
-    }
-}
-
 /// Frames processed per pass: the dry copy for the A/B lives in buffers of this size, so any
 /// host block size works without allocating.
-/// Input DC / subsonic filter choices.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LowCutChoice {
-    /// No filter.
-    #[id = "off"]
-    #[name = "Off"]
-    Off,
-    /// Removes DC offset only (5 Hz).
-    #[id = "dc"]
-    #[name = "DC (5 Hz)"]
-    Dc,
-    /// Subsonic filter at 20 Hz.
-    #[id = "sub20"]
-    #[name = "Subsonic 20 Hz"]
-    Sub20,
-    /// Subsonic filter at 30 Hz.
-    #[id = "sub30"]
-    #[name = "Subsonic 30 Hz"]
-    Sub30,
-}
-
-impl LowCutChoice {
-    fn hz(self) -> Option<f32> {
-        match self {
-            Self::Off => None,
-            Self::Dc => Some(5.0),
-            Self::Sub20 => Some(20.0),
-            Self::Sub30 => Some(30.0),
-        }
-    }
-}
-
-/// Output word length choices.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DitherChoice {
-    /// No dither (32-bit float out).
-    #[id = "off"]
-    #[name = "Off"]
-    Off,
-    /// TPDF dither to 24 bit.
-    #[id = "24"]
-    #[name = "24-bit"]
-    Bits24,
-    /// TPDF dither to 16 bit.
-    #[id = "16"]
-    #[name = "16-bit"]
-    Bits16,
-}
-
-impl DitherChoice {
-    fn bits(self) -> DitherBits {
-        match self {
-            Self::Off => DitherBits::Off,
-            Self::Bits24 => DitherBits::Bits24,
-            Self::Bits16 => DitherBits::Bits16,
-        }
-    }
-}
-
 const PASS_FRAMES: usize = 1024;
-/// Ceiling range (dBTP).
-const MIN_CEILING_DBTP: f32 = -6.0;
-/// See [`MIN_CEILING_DBTP`].
-const MAX_CEILING_DBTP: f32 = -0.1;
-
-/// The parameters. IDs are stable: they are what hosts store in projects and automation.
-#[derive(Params)]
-pub struct MasterParams {
-    /// Level-matched A/B: processed, matched bypass or delta.
-    #[id = "ab"]
-    pub ab: EnumParam<AbChoice>,
-    /// Input trim before the chain (dB).
-    #[id = "input_gain"]
-    pub input_gain_db: FloatParam,
-    /// Output ceiling: no output sample exceeds it (dBFS, sample peak).
-    /// DC / subsonic high-pass after the trim.
-    #[id = "low_cut"]
-    pub low_cut: EnumParam<LowCutChoice>,
-    /// Stereo stage on (off = bypassed).
-    #[id = "stereo"]
-    pub stereo_on: BoolParam,
-    /// Stereo width (%; 100 = unchanged).
-    #[id = "width"]
-    pub width_pct: FloatParam,
-    /// Mono below the Mono Below frequency.
-    #[id = "mono_bass"]
-    pub mono_bass: BoolParam,
-    /// Crossover of the mono bass (Hz).
-    #[id = "mono_below"]
-    pub mono_below_hz: FloatParam,
-    /// Limiter on (off = bypassed, latency kept).
-    #[id = "limiter"]
-    pub limiter_on: BoolParam,
-    /// Gain into the limiter (dB).
-    #[id = "drive"]
-    pub drive_db: FloatParam,
-    /// True-peak ceiling (dBTP).
-    #[id = "tp_ceiling"]
-    pub ceiling_dbtp: FloatParam,
-    /// Release time (ms), used while Auto Release is off.
-    #[id = "release"]
-    pub release_ms: FloatParam,
-    /// Program-dependent release.
-    #[id = "auto_release"]
-    pub auto_release: BoolParam,
-    /// Lookahead (ms); sets the latency.
-    #[id = "lookahead"]
-    pub lookahead_ms: FloatParam,
-    /// Gain after the limiter (dB, ≤ 0 so the ceiling still holds).
-    #[id = "output_gain"]
-    pub output_gain_db: FloatParam,
-    /// Dither to 24 or 16 bit, applied last.
-    #[id = "dither"]
-    pub dither: EnumParam<DitherChoice>,
-    /// First-order noise shaping of the dither.
-    #[id = "noise_shaping"]
-    pub noise_shaping: BoolParam,
-}
-
-impl Default for MasterParams {
-    fn default() -> Self {
-        Self {
-            ab: EnumParam::new("A/B", AbChoice::Processed),
-            input_gain_db: FloatParam::new(
-                "Input Gain",
-                0.0,
-                FloatRange::Linear {
-                    min: -24.0,
-                    max: 24.0,
-                },
-            )
-            .with_unit(" dB")
-            .with_step_size(0.01)
-            .with_value_to_string(formatters::v2s_f32_rounded(2)),
-            low_cut: EnumParam::new("Low Cut", LowCutChoice::Off),
-            stereo_on: BoolParam::new("Stereo", true),
-            width_pct: FloatParam::new(
-                "Width",
-                100.0,
-                FloatRange::Linear {
-                    min: 0.0,
-                    max: MAX_WIDTH * 100.0,
-                },
-            )
-            .with_unit(" %")
-            .with_step_size(0.1)
-            .with_value_to_string(formatters::v2s_f32_rounded(1)),
-            mono_bass: BoolParam::new("Mono Bass", false),
-            mono_below_hz: FloatParam::new(
-                "Mono Below",
-                120.0,
-                FloatRange::Skewed {
-                    min: MONO_BASS_MIN_HZ,
-                    max: MONO_BASS_MAX_HZ,
-                    factor: FloatRange::skew_factor(-1.0),
-                },
-            )
-            .with_unit(" Hz")
-            .with_step_size(0.1)
-            .with_value_to_string(formatters::v2s_f32_rounded(1)),
-            limiter_on: BoolParam::new("Limiter", true),
-            drive_db: FloatParam::new(
-                "Drive",
-                0.0,
-                FloatRange::Linear {
-                    min: 0.0,
-                    max: 24.0,
-                },
-            )
-            .with_unit(" dB")
-            .with_step_size(0.01)
-            .with_value_to_string(formatters::v2s_f32_rounded(2)),
-            ceiling_dbtp: FloatParam::new(
-                "Ceiling",
-                -1.0,
-                FloatRange::Linear {
-                    min: MIN_CEILING_DBTP,
-                    max: MAX_CEILING_DBTP,
-                },
-            )
-            .with_unit(" dBTP")
-            .with_step_size(0.01)
-            .with_value_to_string(formatters::v2s_f32_rounded(2)),
-            release_ms: FloatParam::new(
-                "Release",
-                100.0,
-                FloatRange::Skewed {
-                    min: 1.0,
-                    max: 1000.0,
-                    factor: FloatRange::skew_factor(-2.0),
-                },
-            )
-            .with_unit(" ms")
-            .with_step_size(0.1)
-            .with_value_to_string(formatters::v2s_f32_rounded(1)),
-            auto_release: BoolParam::new("Auto Release", true),
-            lookahead_ms: FloatParam::new(
-                "Lookahead",
-                1.5,
-                FloatRange::Linear {
-                    min: MIN_LOOKAHEAD_MS,
-                    max: MAX_LOOKAHEAD_MS,
-                },
-            )
-            .with_unit(" ms")
-            .with_step_size(0.01)
-            .with_value_to_string(formatters::v2s_f32_rounded(2)),
-            output_gain_db: FloatParam::new(
-                "Output Gain",
-                0.0,
-                FloatRange::Linear {
-                    min: -24.0,
-                    max: 0.0,
-                },
-            )
-            .with_unit(" dB")
-            .with_step_size(0.01)
-            .with_value_to_string(formatters::v2s_f32_rounded(2)),
-            dither: EnumParam::new("Dither", DitherChoice::Off),
-            noise_shaping: BoolParam::new("Noise Shaping", false),
-        }
-    }
-}
 
 /// State shared between the audio thread and the editor. Audio → editor only; the editor talks
 /// back through parameters.
@@ -312,12 +68,18 @@ pub struct LatheMaster {
     repaint: RepaintNotifier,
     trim: RampedGain,
     low_cut: LowCut,
+    eq: Eq,
+    comp: GlueCompressor,
+    /// Whether the compressor ran in the last block (it is reset when switched back on).
+    comp_running: bool,
     stereo: Stereo,
     limiter: TruePeakLimiter,
     output_gain: RampedGain,
     dither: Dither,
     /// Lookahead the limiter was built or last set with (ms).
     lookahead_ms: f32,
+    /// Total latency last reported to the host (samples).
+    latency_samples: u32,
     ab: LevelMatchedAb,
     /// Copy of the input of the current pass, for the A/B.
     dry: [Vec<f32>; 2],
@@ -335,11 +97,15 @@ impl Default for LatheMaster {
             repaint: RepaintNotifier::new(),
             trim: RampedGain::new(48_000.0),
             low_cut: LowCut::new(48_000.0),
+            eq: Eq::new(48_000.0),
+            comp: GlueCompressor::new(48_000.0),
+            comp_running: false,
             stereo: Stereo::new(48_000.0),
             limiter: TruePeakLimiter::new(48_000.0, 2, 1.5),
             output_gain: RampedGain::new(48_000.0),
             dither: Dither::new(),
             lookahead_ms: 1.5,
+            latency_samples: 0,
             ab: LevelMatchedAb::new(48_000.0, 2, 0),
             dry: [vec![0.0; PASS_FRAMES], vec![0.0; PASS_FRAMES]],
         }
@@ -351,6 +117,20 @@ impl LatheMaster {
         let p = &self.params;
         self.trim.set_gain_db(p.input_gain_db.value());
         self.low_cut.set_hz(p.low_cut.value().hz());
+        self.eq.set_bands(&p.eq.bands());
+        self.eq.set_bypass(!p.eq.on.value());
+        let c = &p.comp;
+        self.comp.set_threshold_db(c.threshold_db.value());
+        self.comp.set_ratio(c.ratio.value());
+        self.comp.set_knee_db(c.knee_db.value());
+        self.comp.set_attack_ms(c.attack_ms.value());
+        self.comp.set_release_ms(c.release_ms.value());
+        self.comp.set_auto_release(c.auto_release.value());
+        self.comp
+            .set_sidechain_hz(c.sidechain_hp.value().then(|| c.sidechain_hz.value()));
+        self.comp.set_link(c.link_pct.value() / 100.0);
+        self.comp.set_mix(c.mix_pct.value() / 100.0);
+        self.comp.set_makeup_db(c.makeup_db.value());
         if p.stereo_on.value() {
             self.stereo.set_width(p.width_pct.value() / 100.0);
             self.stereo
@@ -370,15 +150,20 @@ impl LatheMaster {
         self.ab.set_listen(p.ab.value().listen());
     }
 
-    /// Applies a changed lookahead; returns the new latency if it changed.
-    fn apply_lookahead(&mut self) -> Option<u32> {
+    /// Applies a changed lookahead or EQ phase mode; returns the new total latency if it
+    /// changed.
+    fn apply_latency_settings(&mut self) -> Option<u32> {
         let ms = self.params.lookahead_ms.value();
-        if ms == self.lookahead_ms {
+        if ms != self.lookahead_ms {
+            self.lookahead_ms = ms;
+            self.limiter.set_lookahead_ms(ms);
+        }
+        self.eq.set_phase(self.params.eq.phase.value().phase());
+        let latency = self.eq.latency_samples() + self.limiter.latency_samples();
+        if latency == self.latency_samples {
             return None;
         }
-        self.lookahead_ms = ms;
-        self.limiter.set_lookahead_ms(ms);
-        let latency = self.limiter.latency_samples();
+        self.latency_samples = latency;
         self.ab.set_latency(latency as usize);
         self.shared
             .latency_samples
@@ -427,19 +212,20 @@ impl Plugin for LatheMaster {
         self.low_cut = LowCut::new(sr);
         self.lookahead_ms = self.params.lookahead_ms.value();
         self.limiter = TruePeakLimiter::new(sr, channels, self.lookahead_ms);
-        let latency = self.limiter.latency_samples();
-        // The A/B's dry path is delayed by the chain's latency; sized for the longest lookahead
-        // so a lookahead change needs no allocation.
-        let max_latency = TruePeakLimiter::latency_for(sr, MAX_LOOKAHEAD_MS) as usize;
-        self.ab = LevelMatchedAb::new(sr, channels, max_latency);
-        self.ab.set_latency(latency as usize);
+        self.eq = Eq::new(sr);
+        self.comp = GlueCompressor::new(sr);
+        self.comp_running = false;
+        // The A/B's dry path is delayed by the chain's latency; sized for the longest setting
+        // (linear-phase EQ, longest lookahead) so a change needs no allocation.
+        let max_latency = eq::latency_for(sr, eq::Phase::Linear)
+            + TruePeakLimiter::latency_for(sr, MAX_LOOKAHEAD_MS);
+        self.ab = LevelMatchedAb::new(sr, channels, max_latency as usize);
+        self.latency_samples = u32::MAX;
         self.apply_params();
+        let latency = self.apply_latency_settings().unwrap_or(0);
         self.limiter.reset();
-        self.shared
-            .latency_samples
-            .store(latency, Ordering::Relaxed);
-        // Everything but the limiter is zero-latency; the limiter's delay is the same whether
-        // it is on or bypassed.
+        // The EQ (linear phase) and the limiter are the only stages with latency; each keeps it
+        // when bypassed.
         context.set_latency_samples(latency);
         true
     }
@@ -450,6 +236,8 @@ impl Plugin for LatheMaster {
         self.output_gain.settle();
         self.stereo.reset();
         self.low_cut.reset();
+        self.eq.reset();
+        self.comp.reset();
         self.limiter.reset();
         self.dither.reset();
         self.ab.reset();
@@ -463,7 +251,7 @@ impl Plugin for LatheMaster {
     ) -> ProcessStatus {
         let _ftz = FtzGuard::new();
         self.apply_params();
-        if let Some(latency) = self.apply_lookahead() {
+        if let Some(latency) = self.apply_latency_settings() {
             // The host restarts processing with the new delay compensation.
             context.set_latency_samples(latency);
         }
@@ -490,6 +278,16 @@ impl Plugin for LatheMaster {
             let pass = &mut pass[..used];
             self.trim.process(pass);
             self.low_cut.process(pass);
+            self.eq.process(pass);
+            if self.params.comp.on.value() {
+                if !self.comp_running {
+                    self.comp.reset();
+                    self.comp_running = true;
+                }
+                self.comp.process(pass);
+            } else {
+                self.comp_running = false;
+            }
             if let [left, right] = pass {
                 self.stereo.process(left, right);
             }

@@ -14,8 +14,9 @@ pub struct Expect {
     pub passthrough: bool,
     /// Output samples may never exceed this level (dBFS), whatever the parameters.
     pub max_output_dbfs: Option<f32>,
-    /// A parameter that changes the latency, with values to try (as text).
-    pub latency_param: Option<(String, Vec<String>)>,
+    /// Parameters that change the latency, each with values to try (as text); every
+    /// combination is checked.
+    pub latency_params: Vec<(String, Vec<String>)>,
 }
 
 /// Collects named results and prints them as they come.
@@ -278,43 +279,47 @@ pub fn run(path: &Path, expect: &Expect) -> Report {
         Ok(String::new())
     });
 
-    // Every setting of the latency parameter (or just the defaults) at every rate.
-    let latency_settings: Vec<Option<(u32, String)>> = match &expect.latency_param {
-        None => vec![None],
-        Some((name, values)) => {
-            let mut p = fresh().ok();
-            let id = p
-                .as_mut()
-                .and_then(|p| p.params().ok())
-                .and_then(|ps| ps.into_iter().find(|d| d.name == *name))
-                .map(|d| d.id);
-            match id {
-                Some(id) => values.iter().map(|v| Some((id, v.clone()))).collect(),
-                None => {
-                    report.run(&format!("latency parameter {name:?} exists"), || {
-                        anyhow::bail!("no parameter named {name:?}")
-                    });
-                    vec![None]
-                }
-            }
-        }
-    };
+    // Every combination of the latency parameters' values (or just the defaults) at every rate.
+    let mut latency_settings: Vec<Vec<(u32, String)>> = vec![Vec::new()];
+    for (name, values) in &expect.latency_params {
+        let id = fresh()
+            .ok()
+            .as_mut()
+            .and_then(|p| p.params().ok())
+            .and_then(|ps| ps.into_iter().find(|d| d.name == *name))
+            .map(|d| d.id);
+        let Some(id) = id else {
+            report.run(&format!("latency parameter {name:?} exists"), || {
+                anyhow::bail!("no parameter named {name:?}")
+            });
+            continue;
+        };
+        latency_settings = latency_settings
+            .iter()
+            .flat_map(|s| {
+                values.iter().map(move |v| {
+                    let mut s = s.clone();
+                    s.push((id, v.clone()));
+                    s
+                })
+            })
+            .collect();
+    }
     for (sr, setting) in [44_100.0, 48_000.0, 96_000.0, 192_000.0]
         .into_iter()
         .flat_map(|sr| latency_settings.iter().map(move |s| (sr, s.clone())))
     {
-        let label = setting
-            .as_ref()
-            .map_or(String::new(), |(_, v)| format!(", {v}"));
+        let label: String = setting.iter().map(|(_, v)| format!(", {v}")).collect();
         report.run(
             &format!("latency at {sr} Hz{label}: impulse arrives at the reported latency"),
             || {
                 let mut p = fresh()?;
-                if let Some((id, text)) = &setting {
+                for (id, text) in &setting {
                     let value = p.text_to_value(*id, text)?;
                     p.set_params(&[(*id, value)])?;
                 }
-                let frames = 8192;
+                // Room for the longest latency (linear-phase EQ at 192 kHz: ~25k samples).
+                let frames = 40_000;
                 let at = 2000;
                 let mut input = vec![vec![0.0f32; frames]; 2];
                 input[0][at] = 0.5;
@@ -338,7 +343,7 @@ pub fn run(path: &Path, expect: &Expect) -> Report {
         );
     }
 
-    if let Some((name, values)) = &expect.latency_param {
+    for (name, values) in &expect.latency_params {
         report.run(
             &format!("changing {name} while processing re-reports the latency (latency.changed)"),
             || {
@@ -355,6 +360,7 @@ pub fn run(path: &Path, expect: &Expect) -> Report {
                 p.set_params(&[(d.id, from)])?;
                 let input = vec![vec![0.0f32; 48_000]; 2];
                 let (_, before) = p.render(48_000.0, 512, &input, &[], || 512)?;
+                let frames_after = 40_000;
                 let changes = [ParamChange {
                     frame: 10_000,
                     id: d.id,
@@ -367,7 +373,7 @@ pub fn run(path: &Path, expect: &Expect) -> Report {
                 ensure!(calls >= 1, "the plugin never called latency.changed");
                 ensure!(after != before, "latency still {before} after {first} -> {last}");
                 // And the new latency is the true delay.
-                let mut input = vec![vec![0.0f32; 8192]; 2];
+                let mut input = vec![vec![0.0f32; frames_after]; 2];
                 input[0][2000] = 0.5;
                 let (out, reported) = p.render(48_000.0, 512, &input, &[], || 512)?;
                 let idx = out[0]

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! lathe-clap-host check  <plugin.clap> --id <clap id> [--passthrough] [--max-output-dbfs DB]
-//!                        [--latency-param "Name=v1,v2,..."]
+//!                        [--latency-param "Name=v1,v2,..."]...  (every combination is checked)
 //! lathe-clap-host render <plugin.clap> --id <clap id> <in.wav> <out.wav> [--set "Name=text"]...
 //! lathe-clap-host session-test <Lathe Meter.clap> --id <clap id> [--lathe <lathe binary>]
 //! ```
@@ -40,7 +40,7 @@ fn run() -> Result<i32> {
     let mut id = None;
     let mut passthrough = false;
     let mut max_output_dbfs = None;
-    let mut latency_param = None;
+    let mut latency_params = Vec::new();
     let mut sets = Vec::new();
     let mut track = String::from("Track");
     let mut level_db = -20.0f32;
@@ -69,7 +69,7 @@ fn run() -> Result<i32> {
                 let (name, values) = spec
                     .split_once('=')
                     .context("--latency-param needs NAME=V1,V2,...")?;
-                latency_param = Some((
+                latency_params.push((
                     name.to_owned(),
                     values.split(',').map(str::to_owned).collect(),
                 ));
@@ -91,7 +91,7 @@ fn run() -> Result<i32> {
                     id,
                     passthrough,
                     max_output_dbfs,
-                    latency_param,
+                    latency_params,
                 },
             );
             println!("{} passed, {} failed", report.passed, report.failed);

@@ -1,0 +1,665 @@
+//! Lathe Master's parameters. IDs are stable: hosts store them in projects and automation.
+
+use lathe_dsp::ab::Listen;
+use lathe_dsp::dither::DitherBits;
+use lathe_dsp::eq::{self, BandKind, Placement, Slope};
+use lathe_dsp::limiter::{MAX_LOOKAHEAD_MS, MIN_LOOKAHEAD_MS};
+use lathe_dsp::stereo::{MAX_WIDTH, MONO_BASS_MAX_HZ, MONO_BASS_MIN_HZ};
+use nice_plug::prelude::*;
+
+/// What the listener hears (the level-matched A/B).
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AbChoice {
+    /// The processed signal.
+    #[id = "processed"]
+    #[name = "Processed"]
+    Processed,
+    /// The input, aligned and matched to the processed loudness.
+    #[id = "bypass"]
+    #[name = "Bypass (level-matched)"]
+    Bypass,
+    /// Processed minus the level-matched input.
+    #[id = "delta"]
+    #[name = "Delta"]
+    Delta,
+}
+
+impl AbChoice {
+    pub fn listen(self) -> Listen {
+        match self {
+            Self::Processed => Listen::Processed,
+            Self::Bypass => Listen::MatchedBypass,
+            Self::Delta => Listen::Delta,
+        }
+    }
+}
+
+/// Input DC / subsonic filter choices.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LowCutChoice {
+    /// No filter.
+    #[id = "off"]
+    #[name = "Off"]
+    Off,
+    /// Removes DC offset only (5 Hz).
+    #[id = "dc"]
+    #[name = "DC (5 Hz)"]
+    Dc,
+    /// Subsonic filter at 20 Hz.
+    #[id = "sub20"]
+    #[name = "Subsonic 20 Hz"]
+    Sub20,
+    /// Subsonic filter at 30 Hz.
+    #[id = "sub30"]
+    #[name = "Subsonic 30 Hz"]
+    Sub30,
+}
+
+impl LowCutChoice {
+    pub fn hz(self) -> Option<f32> {
+        match self {
+            Self::Off => None,
+            Self::Dc => Some(5.0),
+            Self::Sub20 => Some(20.0),
+            Self::Sub30 => Some(30.0),
+        }
+    }
+}
+
+/// Output word length choices.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DitherChoice {
+    /// No dither (32-bit float out).
+    #[id = "off"]
+    #[name = "Off"]
+    Off,
+    /// TPDF dither to 24 bit.
+    #[id = "24"]
+    #[name = "24-bit"]
+    Bits24,
+    /// TPDF dither to 16 bit.
+    #[id = "16"]
+    #[name = "16-bit"]
+    Bits16,
+}
+
+impl DitherChoice {
+    pub fn bits(self) -> DitherBits {
+        match self {
+            Self::Off => DitherBits::Off,
+            Self::Bits24 => DitherBits::Bits24,
+            Self::Bits16 => DitherBits::Bits16,
+        }
+    }
+}
+
+/// EQ phase mode.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhaseChoice {
+    /// Magnitude-matched IIR; no latency.
+    #[id = "minimum"]
+    #[name = "Minimum phase"]
+    Minimum,
+    /// FFT convolution; adds latency (about 128 ms at 48 kHz).
+    #[id = "linear"]
+    #[name = "Linear phase"]
+    Linear,
+}
+
+impl PhaseChoice {
+    /// The DSP's phase mode.
+    pub fn phase(self) -> eq::Phase {
+        match self {
+            Self::Minimum => eq::Phase::Minimum,
+            Self::Linear => eq::Phase::Linear,
+        }
+    }
+}
+
+/// Which part of the stereo signal an EQ band acts on.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlacementChoice {
+    /// Both channels.
+    #[id = "stereo"]
+    #[name = "Stereo"]
+    Stereo,
+    /// Mid only.
+    #[id = "mid"]
+    #[name = "Mid"]
+    Mid,
+    /// Side only.
+    #[id = "side"]
+    #[name = "Side"]
+    Side,
+}
+
+impl PlacementChoice {
+    fn placement(self) -> Placement {
+        match self {
+            Self::Stereo => Placement::Stereo,
+            Self::Mid => Placement::Mid,
+            Self::Side => Placement::Side,
+        }
+    }
+}
+
+/// Steepness of the EQ's cut bands.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlopeChoice {
+    /// 12 dB/octave.
+    #[id = "12"]
+    #[name = "12 dB/oct"]
+    Db12,
+    /// 24 dB/octave.
+    #[id = "24"]
+    #[name = "24 dB/oct"]
+    Db24,
+    /// 48 dB/octave.
+    #[id = "48"]
+    #[name = "48 dB/oct"]
+    Db48,
+}
+
+impl SlopeChoice {
+    fn slope(self) -> Slope {
+        match self {
+            Self::Db12 => Slope::Db12,
+            Self::Db24 => Slope::Db24,
+            Self::Db48 => Slope::Db48,
+        }
+    }
+}
+
+fn freq_param(name: String, default_hz: f32) -> FloatParam {
+    FloatParam::new(
+        name,
+        default_hz,
+        FloatRange::Skewed {
+            min: 20.0,
+            max: 20_000.0,
+            factor: FloatRange::skew_factor(-2.2),
+        },
+    )
+    .with_unit(" Hz")
+    .with_step_size(0.1)
+    .with_value_to_string(formatters::v2s_f32_rounded(1))
+}
+
+/// One EQ bell or shelf.
+#[derive(Params)]
+pub struct EqBandParams {
+    /// What this band is (fixed per band).
+    pub kind: BandKind,
+    /// On.
+    #[id = "on"]
+    pub on: BoolParam,
+    /// Frequency (Hz).
+    #[id = "freq"]
+    pub freq_hz: FloatParam,
+    /// Gain (dB).
+    #[id = "gain"]
+    pub gain_db: FloatParam,
+    /// Q.
+    #[id = "q"]
+    pub q: FloatParam,
+    /// Stereo, mid or side.
+    #[id = "place"]
+    pub placement: EnumParam<PlacementChoice>,
+}
+
+impl EqBandParams {
+    fn new(label: &str, kind: BandKind, default: &eq::Band) -> Self {
+        let (q_min, q_max) = if kind == BandKind::Bell {
+            (0.1, 10.0)
+        } else {
+            (0.3, 2.0)
+        };
+        Self {
+            kind,
+            on: BoolParam::new(format!("{label} On"), default.enabled),
+            freq_hz: freq_param(format!("{label} Freq"), default.freq_hz),
+            gain_db: FloatParam::new(
+                format!("{label} Gain"),
+                0.0,
+                FloatRange::Linear {
+                    min: -18.0,
+                    max: 18.0,
+                },
+            )
+            .with_unit(" dB")
+            .with_step_size(0.01)
+            .with_value_to_string(formatters::v2s_f32_rounded(2)),
+            q: FloatParam::new(
+                format!("{label} Q"),
+                default.q,
+                FloatRange::Skewed {
+                    min: q_min,
+                    max: q_max,
+                    factor: FloatRange::skew_factor(-1.5),
+                },
+            )
+            .with_step_size(0.001)
+            .with_value_to_string(formatters::v2s_f32_rounded(3)),
+            placement: EnumParam::new(format!("{label} Placement"), PlacementChoice::Stereo),
+        }
+    }
+
+    fn band(&self) -> eq::Band {
+        eq::Band {
+            kind: self.kind,
+            enabled: self.on.value(),
+            freq_hz: self.freq_hz.value(),
+            gain_db: self.gain_db.value(),
+            q: self.q.value(),
+            slope: Slope::Db24,
+            placement: self.placement.value().placement(),
+        }
+    }
+}
+
+/// One EQ cut band.
+#[derive(Params)]
+pub struct EqCutParams {
+    /// Low or high cut (fixed per band).
+    pub kind: BandKind,
+    /// On.
+    #[id = "on"]
+    pub on: BoolParam,
+    /// Corner frequency (Hz, −3 dB).
+    #[id = "freq"]
+    pub freq_hz: FloatParam,
+    /// Steepness.
+    #[id = "slope"]
+    pub slope: EnumParam<SlopeChoice>,
+    /// Stereo, mid or side.
+    #[id = "place"]
+    pub placement: EnumParam<PlacementChoice>,
+}
+
+impl EqCutParams {
+    fn new(label: &str, kind: BandKind, default: &eq::Band) -> Self {
+        Self {
+            kind,
+            on: BoolParam::new(format!("{label} On"), default.enabled),
+            freq_hz: freq_param(format!("{label} Freq"), default.freq_hz),
+            slope: EnumParam::new(format!("{label} Slope"), SlopeChoice::Db24),
+            placement: EnumParam::new(format!("{label} Placement"), PlacementChoice::Stereo),
+        }
+    }
+
+    fn band(&self) -> eq::Band {
+        eq::Band {
+            kind: self.kind,
+            enabled: self.on.value(),
+            freq_hz: self.freq_hz.value(),
+            gain_db: 0.0,
+            q: 0.707,
+            slope: self.slope.value().slope(),
+            placement: self.placement.value().placement(),
+        }
+    }
+}
+
+/// The EQ module.
+#[derive(Params)]
+pub struct EqParams {
+    /// EQ on (off = bypassed; linear phase keeps its latency).
+    #[id = "eq"]
+    pub on: BoolParam,
+    /// Minimum or linear phase.
+    #[id = "eq_phase"]
+    pub phase: EnumParam<PhaseChoice>,
+    /// Low cut.
+    #[nested(id_prefix = "eq_lc", group = "EQ Low Cut")]
+    pub low_cut: EqCutParams,
+    /// Low shelf.
+    #[nested(id_prefix = "eq_ls", group = "EQ Low Shelf")]
+    pub low_shelf: EqBandParams,
+    /// Bell 1.
+    #[nested(id_prefix = "eq_b1", group = "EQ Bell 1")]
+    pub bell1: EqBandParams,
+    /// Bell 2.
+    #[nested(id_prefix = "eq_b2", group = "EQ Bell 2")]
+    pub bell2: EqBandParams,
+    /// Bell 3.
+    #[nested(id_prefix = "eq_b3", group = "EQ Bell 3")]
+    pub bell3: EqBandParams,
+    /// High shelf.
+    #[nested(id_prefix = "eq_hs", group = "EQ High Shelf")]
+    pub high_shelf: EqBandParams,
+    /// High cut.
+    #[nested(id_prefix = "eq_hc", group = "EQ High Cut")]
+    pub high_cut: EqCutParams,
+}
+
+impl Default for EqParams {
+    fn default() -> Self {
+        let d = eq::default_bands();
+        Self {
+            on: BoolParam::new("EQ", true),
+            phase: EnumParam::new("EQ Phase", PhaseChoice::Minimum),
+            low_cut: EqCutParams::new("EQ Low Cut", BandKind::LowCut, &d[0]),
+            low_shelf: EqBandParams::new("Low Shelf", BandKind::LowShelf, &d[1]),
+            bell1: EqBandParams::new("Bell 1", BandKind::Bell, &d[2]),
+            bell2: EqBandParams::new("Bell 2", BandKind::Bell, &d[3]),
+            bell3: EqBandParams::new("Bell 3", BandKind::Bell, &d[4]),
+            high_shelf: EqBandParams::new("High Shelf", BandKind::HighShelf, &d[5]),
+            high_cut: EqCutParams::new("EQ High Cut", BandKind::HighCut, &d[6]),
+        }
+    }
+}
+
+impl EqParams {
+    /// The bands in signal order, as the DSP takes them.
+    pub fn bands(&self) -> [eq::Band; eq::BANDS] {
+        [
+            self.low_cut.band(),
+            self.low_shelf.band(),
+            self.bell1.band(),
+            self.bell2.band(),
+            self.bell3.band(),
+            self.high_shelf.band(),
+            self.high_cut.band(),
+        ]
+    }
+}
+
+/// The glue compressor module.
+#[derive(Params)]
+pub struct CompParams {
+    /// Compressor on (off = skipped; it has no latency).
+    #[id = "comp"]
+    pub on: BoolParam,
+    /// Threshold (dB).
+    #[id = "comp_threshold"]
+    pub threshold_db: FloatParam,
+    /// Ratio (n:1).
+    #[id = "comp_ratio"]
+    pub ratio: FloatParam,
+    /// Knee width (dB).
+    #[id = "comp_knee"]
+    pub knee_db: FloatParam,
+    /// Attack (ms).
+    #[id = "comp_attack"]
+    pub attack_ms: FloatParam,
+    /// Release (ms), used while Auto Release is off.
+    #[id = "comp_release"]
+    pub release_ms: FloatParam,
+    /// Program-dependent release.
+    #[id = "comp_auto_release"]
+    pub auto_release: BoolParam,
+    /// Sidechain high-pass on.
+    #[id = "comp_sc_hp"]
+    pub sidechain_hp: BoolParam,
+    /// Sidechain high-pass frequency (Hz).
+    #[id = "comp_sc_hz"]
+    pub sidechain_hz: FloatParam,
+    /// Stereo link (%).
+    #[id = "comp_link"]
+    pub link_pct: FloatParam,
+    /// Dry/wet mix (%; 100 = fully compressed).
+    #[id = "comp_mix"]
+    pub mix_pct: FloatParam,
+    /// Makeup gain (dB).
+    #[id = "comp_makeup"]
+    pub makeup_db: FloatParam,
+}
+
+fn db_param(name: &str, default: f32, min: f32, max: f32) -> FloatParam {
+    FloatParam::new(name, default, FloatRange::Linear { min, max })
+        .with_unit(" dB")
+        .with_step_size(0.01)
+        .with_value_to_string(formatters::v2s_f32_rounded(2))
+}
+
+fn pct_param(name: &str, default: f32) -> FloatParam {
+    FloatParam::new(
+        name,
+        default,
+        FloatRange::Linear {
+            min: 0.0,
+            max: 100.0,
+        },
+    )
+    .with_unit(" %")
+    .with_step_size(0.1)
+    .with_value_to_string(formatters::v2s_f32_rounded(1))
+}
+
+fn ms_param(name: &str, default: f32, min: f32, max: f32) -> FloatParam {
+    FloatParam::new(
+        name,
+        default,
+        FloatRange::Skewed {
+            min,
+            max,
+            factor: FloatRange::skew_factor(-2.0),
+        },
+    )
+    .with_unit(" ms")
+    .with_step_size(0.1)
+    .with_value_to_string(formatters::v2s_f32_rounded(1))
+}
+
+impl Default for CompParams {
+    fn default() -> Self {
+        Self {
+            on: BoolParam::new("Compressor", false),
+            threshold_db: db_param("Comp Threshold", -18.0, -60.0, 0.0),
+            ratio: FloatParam::new(
+                "Comp Ratio",
+                2.0,
+                FloatRange::Skewed {
+                    min: 1.0,
+                    max: 10.0,
+                    factor: FloatRange::skew_factor(-1.5),
+                },
+            )
+            .with_unit(":1")
+            .with_step_size(0.01)
+            .with_value_to_string(formatters::v2s_f32_rounded(2)),
+            knee_db: db_param("Comp Knee", 6.0, 0.0, 24.0),
+            attack_ms: FloatParam::new(
+                "Comp Attack",
+                10.0,
+                FloatRange::Skewed {
+                    min: 0.1,
+                    max: 100.0,
+                    factor: FloatRange::skew_factor(-2.0),
+                },
+            )
+            .with_unit(" ms")
+            .with_step_size(0.01)
+            .with_value_to_string(formatters::v2s_f32_rounded(2)),
+            release_ms: ms_param("Comp Release", 200.0, 10.0, 2000.0),
+            auto_release: BoolParam::new("Comp Auto Release", false),
+            sidechain_hp: BoolParam::new("Comp SC High-Pass", true),
+            sidechain_hz: FloatParam::new(
+                "Comp SC Freq",
+                60.0,
+                FloatRange::Skewed {
+                    min: 20.0,
+                    max: 300.0,
+                    factor: FloatRange::skew_factor(-1.0),
+                },
+            )
+            .with_unit(" Hz")
+            .with_step_size(0.1)
+            .with_value_to_string(formatters::v2s_f32_rounded(1)),
+            link_pct: pct_param("Comp Link", 100.0),
+            mix_pct: pct_param("Comp Mix", 100.0),
+            makeup_db: db_param("Comp Makeup", 0.0, 0.0, 24.0),
+        }
+    }
+}
+
+/// Ceiling range (dBTP).
+pub const MIN_CEILING_DBTP: f32 = -6.0;
+/// See [`MIN_CEILING_DBTP`].
+pub const MAX_CEILING_DBTP: f32 = -0.1;
+
+/// The parameters. IDs are stable: they are what hosts store in projects and automation.
+#[derive(Params)]
+pub struct MasterParams {
+    /// Level-matched A/B: processed, matched bypass or delta.
+    #[id = "ab"]
+    pub ab: EnumParam<AbChoice>,
+    /// Input trim before the chain (dB).
+    #[id = "input_gain"]
+    pub input_gain_db: FloatParam,
+    /// DC / subsonic high-pass after the trim.
+    #[id = "low_cut"]
+    pub low_cut: EnumParam<LowCutChoice>,
+    /// The EQ.
+    #[nested(group = "EQ")]
+    pub eq: EqParams,
+    /// The glue compressor.
+    #[nested(group = "Compressor")]
+    pub comp: CompParams,
+    /// Stereo stage on (off = bypassed).
+    #[id = "stereo"]
+    pub stereo_on: BoolParam,
+    /// Stereo width (%; 100 = unchanged).
+    #[id = "width"]
+    pub width_pct: FloatParam,
+    /// Mono below the Mono Below frequency.
+    #[id = "mono_bass"]
+    pub mono_bass: BoolParam,
+    /// Crossover of the mono bass (Hz).
+    #[id = "mono_below"]
+    pub mono_below_hz: FloatParam,
+    /// Limiter on (off = bypassed, latency kept).
+    #[id = "limiter"]
+    pub limiter_on: BoolParam,
+    /// Gain into the limiter (dB).
+    #[id = "drive"]
+    pub drive_db: FloatParam,
+    /// True-peak ceiling (dBTP).
+    #[id = "tp_ceiling"]
+    pub ceiling_dbtp: FloatParam,
+    /// Release time (ms), used while Auto Release is off.
+    #[id = "release"]
+    pub release_ms: FloatParam,
+    /// Program-dependent release.
+    #[id = "auto_release"]
+    pub auto_release: BoolParam,
+    /// Lookahead (ms); sets the latency.
+    #[id = "lookahead"]
+    pub lookahead_ms: FloatParam,
+    /// Gain after the limiter (dB, ≤ 0 so the ceiling still holds).
+    #[id = "output_gain"]
+    pub output_gain_db: FloatParam,
+    /// Dither to 24 or 16 bit, applied last.
+    #[id = "dither"]
+    pub dither: EnumParam<DitherChoice>,
+    /// First-order noise shaping of the dither.
+    #[id = "noise_shaping"]
+    pub noise_shaping: BoolParam,
+}
+
+impl Default for MasterParams {
+    fn default() -> Self {
+        Self {
+            ab: EnumParam::new("A/B", AbChoice::Processed),
+            input_gain_db: FloatParam::new(
+                "Input Gain",
+                0.0,
+                FloatRange::Linear {
+                    min: -24.0,
+                    max: 24.0,
+                },
+            )
+            .with_unit(" dB")
+            .with_step_size(0.01)
+            .with_value_to_string(formatters::v2s_f32_rounded(2)),
+            low_cut: EnumParam::new("Low Cut", LowCutChoice::Off),
+            eq: EqParams::default(),
+            comp: CompParams::default(),
+            stereo_on: BoolParam::new("Stereo", true),
+            width_pct: FloatParam::new(
+                "Width",
+                100.0,
+                FloatRange::Linear {
+                    min: 0.0,
+                    max: MAX_WIDTH * 100.0,
+                },
+            )
+            .with_unit(" %")
+            .with_step_size(0.1)
+            .with_value_to_string(formatters::v2s_f32_rounded(1)),
+            mono_bass: BoolParam::new("Mono Bass", false),
+            mono_below_hz: FloatParam::new(
+                "Mono Below",
+                120.0,
+                FloatRange::Skewed {
+                    min: MONO_BASS_MIN_HZ,
+                    max: MONO_BASS_MAX_HZ,
+                    factor: FloatRange::skew_factor(-1.0),
+                },
+            )
+            .with_unit(" Hz")
+            .with_step_size(0.1)
+            .with_value_to_string(formatters::v2s_f32_rounded(1)),
+            limiter_on: BoolParam::new("Limiter", true),
+            drive_db: FloatParam::new(
+                "Drive",
+                0.0,
+                FloatRange::Linear {
+                    min: 0.0,
+                    max: 24.0,
+                },
+            )
+            .with_unit(" dB")
+            .with_step_size(0.01)
+            .with_value_to_string(formatters::v2s_f32_rounded(2)),
+            ceiling_dbtp: FloatParam::new(
+                "Ceiling",
+                -1.0,
+                FloatRange::Linear {
+                    min: MIN_CEILING_DBTP,
+                    max: MAX_CEILING_DBTP,
+                },
+            )
+            .with_unit(" dBTP")
+            .with_step_size(0.01)
+            .with_value_to_string(formatters::v2s_f32_rounded(2)),
+            release_ms: FloatParam::new(
+                "Release",
+                100.0,
+                FloatRange::Skewed {
+                    min: 1.0,
+                    max: 1000.0,
+                    factor: FloatRange::skew_factor(-2.0),
+                },
+            )
+            .with_unit(" ms")
+            .with_step_size(0.1)
+            .with_value_to_string(formatters::v2s_f32_rounded(1)),
+            auto_release: BoolParam::new("Auto Release", true),
+            lookahead_ms: FloatParam::new(
+                "Lookahead",
+                1.5,
+                FloatRange::Linear {
+                    min: MIN_LOOKAHEAD_MS,
+                    max: MAX_LOOKAHEAD_MS,
+                },
+            )
+            .with_unit(" ms")
+            .with_step_size(0.01)
+            .with_value_to_string(formatters::v2s_f32_rounded(2)),
+            output_gain_db: FloatParam::new(
+                "Output Gain",
+                0.0,
+                FloatRange::Linear {
+                    min: -24.0,
+                    max: 0.0,
+                },
+            )
+            .with_unit(" dB")
+            .with_step_size(0.01)
+            .with_value_to_string(formatters::v2s_f32_rounded(2)),
+            dither: EnumParam::new("Dither", DitherChoice::Off),
+            noise_shaping: BoolParam::new("Noise Shaping", false),
+        }
+    }
+}
