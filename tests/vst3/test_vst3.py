@@ -59,16 +59,64 @@ def _():
     p = pedalboard.load_plugin(master_path)
     assert p.name == "Lathe Master", p.name
     names = sorted(p.parameters.keys())
+    # The names automation and scripts address; changing one breaks users' sessions.
     assert names == [
         "a_b",
         "auto_release",
+        "bell_1_freq_hz",
+        "bell_1_gain_db",
+        "bell_1_on",
+        "bell_1_placement",
+        "bell_1_q",
+        "bell_2_freq_hz",
+        "bell_2_gain_db",
+        "bell_2_on",
+        "bell_2_placement",
+        "bell_2_q",
+        "bell_3_freq_hz",
+        "bell_3_gain_db",
+        "bell_3_on",
+        "bell_3_placement",
+        "bell_3_q",
         "ceiling_dbtp",
+        "comp_attack_ms",
+        "comp_auto_release",
+        "comp_knee_db",
+        "comp_link",
+        "comp_makeup_db",
+        "comp_mix",
+        "comp_ratio",
+        "comp_release_ms",
+        "comp_sc_freq_hz",
+        "comp_sc_high_pass",
+        "comp_threshold_db",
+        "compressor",
         "dither",
         "drive_db",
+        "eq",
+        "eq_high_cut_freq_hz",
+        "eq_high_cut_on",
+        "eq_high_cut_placement",
+        "eq_high_cut_slope",
+        "eq_low_cut_freq_hz",
+        "eq_low_cut_on",
+        "eq_low_cut_placement",
+        "eq_low_cut_slope",
+        "eq_phase",
+        "high_shelf_freq_hz",
+        "high_shelf_gain_db",
+        "high_shelf_on",
+        "high_shelf_placement",
+        "high_shelf_q",
         "input_gain_db",
         "limiter",
         "lookahead_ms",
         "low_cut",
+        "low_shelf_freq_hz",
+        "low_shelf_gain_db",
+        "low_shelf_on",
+        "low_shelf_placement",
+        "low_shelf_q",
         "mono_bass",
         "mono_below_hz",
         "noise_shaping",
@@ -247,6 +295,86 @@ def _():
     x = np.random.default_rng(1).uniform(-0.9, 0.9, (2, SR)).astype(np.float32)
     assert np.array_equal(a(x, SR), b(x, SR)), "audio differs"
     return f"{len(a.raw_state)} bytes"
+
+
+def analog_eq_db(kind, f, f0, gain_db, q):
+    """The analog prototypes, from their transfer functions H(s), s = j f / f0."""
+    s = 1j * f / f0
+    a = 10 ** (gain_db / 40)
+    if kind == "bell":
+        h = (s * s + s * a / q + 1) / (s * s + s / (a * q) + 1)
+    elif kind == "low_shelf":
+        h = a * (s * s + np.sqrt(a) / q * s + a) / (a * s * s + np.sqrt(a) / q * s + 1)
+    else:
+        h = a * (a * s * s + np.sqrt(a) / q * s + 1) / (s * s + np.sqrt(a) / q * s + a)
+    return 20 * np.log10(abs(h))
+
+
+@check("Lathe Master: EQ response matches the analog curves (both phase modes, 44.1 kHz)")
+def _():
+    sr = 44_100
+    bands = [
+        ("low_shelf", 120.0, 4.0, 0.707),
+        ("bell_2", 3000.0, -6.0, 2.0),
+        ("bell_3", 16000.0, 8.0, 0.7),
+        ("high_shelf", 12000.0, 5.0, 0.707),
+    ]
+    settings = {"limiter": False}
+    for name, f0, g, q in bands:
+        settings.update({f"{name}_on": True, f"{name}_freq_hz": f0, f"{name}_gain_db": g, f"{name}_q": q})
+    worst = {}
+    for phase in ("Minimum phase", "Linear phase"):
+        p = master_with(**settings, eq_phase=phase)
+        for f in (40.0, 120.0, 500.0, 2000.0, 3000.0, 6000.0, 10000.0, 14000.0, 16000.0, 18000.0, 20000.0):
+            t = np.arange(sr) / sr
+            x = np.tile((0.03 * np.sin(2 * np.pi * f * t)).astype(np.float32), (2, 1))
+            y = p.process(x, sr, reset=True)
+            tail = slice(sr // 2, sr)
+            measured = rms_db(y[:, tail]) - rms_db(x[:, tail])
+            expected = sum(
+                analog_eq_db(n.rstrip("_123") if n.startswith("bell") else n, f, f0, g, q)
+                for n, f0, g, q in bands
+            )
+            err = abs(measured - expected)
+            assert err < 0.5, f"{phase} {f} Hz: {measured:+.2f} dB, analog {expected:+.2f}"
+            worst[phase] = max(worst.get(phase, 0.0), err)
+    return ", ".join(f"{k} worst {v:.3f} dB" for k, v in worst.items())
+
+
+@check("Lathe Master: compressor static curve matches its formula")
+def _():
+    thr, ratio, knee = -20.0, 4.0, 6.0
+
+    def curve(x):
+        # Soft knee of width W around T: quadratic joining the two lines.
+        if 2 * (x - thr) < -knee:
+            return x
+        if 2 * (x - thr) > knee:
+            return thr + (x - thr) / ratio
+        return x + (1 / ratio - 1) * (x - thr + knee / 2) ** 2 / (2 * knee)
+
+    p = master_with(
+        limiter=False,
+        compressor=True,
+        comp_threshold_db=thr,
+        comp_ratio=ratio,
+        comp_knee_db=knee,
+        comp_attack_ms=1.0,
+        comp_release_ms=50.0,
+        comp_sc_high_pass=False,
+    )
+    worst = 0.0
+    for level in (-30.0, -23.0, -20.0, -17.0, -10.0, -3.0):
+        # A square wave has a constant magnitude, so the detector and the gain settle.
+        n = SR
+        sq = np.where((np.arange(n) // 48) % 2 == 0, 1.0, -1.0) * 10 ** (level / 20)
+        x = np.tile(sq.astype(np.float32), (2, 1))
+        y = p.process(x, SR, reset=True)
+        out_db = 20 * np.log10(np.max(np.abs(y[:, SR // 2 :])))
+        err = abs(out_db - curve(level))
+        assert err < 0.1, f"{level} dB in: {out_db:.2f} out, formula {curve(level):.2f}"
+        worst = max(worst, err)
+    return f"worst {worst:.3f} dB from the formula over -30..-3 dB"
 
 
 @check("Lathe Meter loads and passes audio through bit-exactly")
