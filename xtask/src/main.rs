@@ -5,7 +5,7 @@
 //! cargo xtask install                                 copy the bundles to the per-user plugin folders
 //! cargo xtask demo                                    build, install, render the demo song through both plugins
 //! cargo xtask test                                    everything CI runs
-//! cargo xtask bench                                   speed figures (release build): meter, limiter, session publish
+//! cargo xtask bench                                   speed figures (release build): meter, limiter, full chain, session publish
 //! cargo xtask bundle <package> [--release]            nice-plug's own bundler
 //! ```
 
@@ -55,6 +55,7 @@ fn run() -> Result<()> {
             for (package, bench) in [
                 ("lathe-dsp", "meter"),
                 ("lathe-dsp", "limiter"),
+                ("lathe-dsp", "chain"),
                 ("lathe-session", "publish"),
             ] {
                 run_cmd(
