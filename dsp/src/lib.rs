@@ -14,6 +14,7 @@ pub mod eq;
 pub mod gain;
 pub mod highpass;
 pub mod k_weighting;
+pub mod learn;
 pub mod level;
 pub mod limiter;
 pub mod loudness;
