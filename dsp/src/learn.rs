@@ -48,7 +48,8 @@ pub struct Learned {
 /// Integrated output loudness (LUFS) of `passage` (planar channels) at `drive_db`.
 pub fn output_loudness(passage: &[&[f32]], settings: &LearnSettings, drive_db: f32) -> f64 {
     let channels = passage.len().clamp(1, 2);
-    let mut limiter = TruePeakLimiter::new(settings.sample_rate_hz, channels, settings.lookahead_ms);
+    let mut limiter =
+        TruePeakLimiter::new(settings.sample_rate_hz, channels, settings.lookahead_ms);
     limiter.set_ceiling_dbtp(settings.ceiling_dbtp);
     limiter.set_release_ms(settings.release_ms);
     limiter.set_auto_release(settings.auto_release);
@@ -81,7 +82,9 @@ pub fn output_loudness(passage: &[&[f32]], settings: &LearnSettings, drive_db: f
             let views: Vec<&[f32]> = block
                 .iter_mut()
                 .map(|b| {
-                    b[skip..skip + take].iter_mut().for_each(|s| *s *= output_gain);
+                    b[skip..skip + take]
+                        .iter_mut()
+                        .for_each(|s| *s *= output_gain);
                     &b[skip..skip + take]
                 })
                 .collect();
@@ -184,7 +187,8 @@ mod tests {
     /// Integrated loudness by the independent `ebur128` crate.
     fn oracle_lufs(channels: &[Vec<f32>]) -> f64 {
         let mut m = ebur128::EbuR128::new(2, 48_000, ebur128::Mode::I).unwrap();
-        m.add_frames_planar_f32(&[&channels[0], &channels[1]]).unwrap();
+        m.add_frames_planar_f32(&[&channels[0], &channels[1]])
+            .unwrap();
         m.loudness_global().unwrap()
     }
 

@@ -2,7 +2,7 @@
 //! from `lathe-dsp` through the plugin's shared state. Also the identity and channel layouts all
 //! Lathe plugins share.
 
-use nice_plug::prelude::{AudioIOLayout, NonZeroU32};
+use nice_plug::prelude::{AudioIOLayout, Enum, NonZeroU32};
 
 use egui::{Align2, Color32, FontId, Rect, Sense, Stroke, StrokeKind, Ui, Vec2, pos2, vec2};
 use lathe_dsp::ballistics::{FLOOR_DB, PeakBallistics};
@@ -11,6 +11,48 @@ use lathe_dsp::ballistics::{FLOOR_DB, PeakBallistics};
 pub const VENDOR: &str = "Lathe";
 /// Contact address every Lathe plugin reports.
 pub const EMAIL: &str = "lathe@users.noreply.github.com";
+
+/// Delivery targets, in the order of `lathe_dsp::targets::TARGETS`.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetChoice {
+    #[id = "spotify"]
+    #[name = "Spotify (-14 LUFS)"]
+    Spotify,
+    #[id = "apple-music"]
+    #[name = "Apple Music (-16 LUFS)"]
+    AppleMusic,
+    #[id = "youtube"]
+    #[name = "YouTube (-14 LUFS)"]
+    YouTube,
+    #[id = "amazon-music"]
+    #[name = "Amazon Music (-14 LUFS)"]
+    AmazonMusic,
+    #[id = "tidal"]
+    #[name = "Tidal (-14 LUFS)"]
+    Tidal,
+    #[id = "deezer"]
+    #[name = "Deezer (-15 LUFS)"]
+    Deezer,
+    #[id = "ebu-r128"]
+    #[name = "EBU R 128 (-23 LUFS)"]
+    EbuR128,
+    #[id = "atsc-a85"]
+    #[name = "ATSC A/85 (-24 LKFS)"]
+    AtscA85,
+    #[id = "podcast"]
+    #[name = "Podcast (-16 LUFS)"]
+    Podcast,
+    #[id = "cd"]
+    #[name = "CD / club"]
+    Cd,
+}
+
+impl TargetChoice {
+    /// The target this choice stands for.
+    pub fn target(self) -> &'static lathe_dsp::targets::Target {
+        &lathe_dsp::targets::TARGETS[self as usize]
+    }
+}
 
 /// Stereo in/out (the default a host picks first) and mono in/out.
 pub const STEREO_AND_MONO: &[AudioIOLayout] = &[

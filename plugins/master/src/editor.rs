@@ -1,23 +1,28 @@
-//! Lathe Master's editor: the A/B buttons, input trim, the limiter's controls and gain
-//! reduction, input and output peak meters, the latency.
+//! Lathe Master's editor: presets, the A/B buttons, the loudness target with Learn, a row of
+//! modules in signal-flow order (each opens its controls and graphs), input and output
+//! loudness (M, S, I), true peak and peak bars, the latency.
 
 use crate::{AbChoice, MasterParams, MasterShared};
 use lathe_dsp::ballistics::PeakBallistics;
 use lathe_plugin_common as ui_common;
+use lathe_plugin_common::TargetChoice;
 use nice_plug::context::gui::{GuiContext, ParamSetter};
 use nice_plug::editor::ResizeHint;
 use nice_plug::editor::dpi::LogicalSize;
 use nice_plug::prelude::{BoolParam, Enum, EnumParam};
-use nice_plug_egui::widgets::ParamSlider;
 use nice_plug_egui::{
     EguiEditor, EguiEditorState, EguiNiceSettings, Frame, NiceEguiApp, RepaintNotifier,
     create_egui_editor,
 };
+use std::collections::VecDeque;
 use std::sync::Arc;
+
+mod panels;
+mod presets;
 use std::sync::atomic::Ordering;
 
 /// A checkbox for a bool parameter, as one host gesture.
-fn toggle(ui: &mut egui::Ui, setter: &ParamSetter, param: &BoolParam, label: &str) {
+pub(crate) fn toggle(ui: &mut egui::Ui, setter: &ParamSetter, param: &BoolParam, label: &str) {
     let mut on = param.value();
     if ui.checkbox(&mut on, label).changed() {
         setter.begin_set_parameter(param);
@@ -27,7 +32,7 @@ fn toggle(ui: &mut egui::Ui, setter: &ParamSetter, param: &BoolParam, label: &st
 }
 
 /// One selectable label per choice of an enum parameter.
-fn choices<E: Enum + PartialEq + Copy + 'static>(
+pub(crate) fn choices<E: Enum + PartialEq + Copy + 'static>(
     ui: &mut egui::Ui,
     setter: &ParamSetter,
     param: &EnumParam<E>,
@@ -43,6 +48,26 @@ fn choices<E: Enum + PartialEq + Copy + 'static>(
     }
 }
 
+/// The modules of the chain, in signal-flow order.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Module {
+    Input,
+    Eq,
+    Comp,
+    Stereo,
+    Limiter,
+    Output,
+}
+
+const MODULES: [(Module, &str); 6] = [
+    (Module::Input, "Input"),
+    (Module::Eq, "EQ"),
+    (Module::Comp, "Compressor"),
+    (Module::Stereo, "Stereo"),
+    (Module::Limiter, "Limiter"),
+    (Module::Output, "Output"),
+];
+
 /// The editor's own state; lives as long as the plugin instance.
 pub struct MasterEditor {
     params: Arc<MasterParams>,
@@ -50,8 +75,11 @@ pub struct MasterEditor {
     gui: Option<GuiContext>,
     input: [PeakBallistics; 2],
     output: [PeakBallistics; 2],
-    /// Limiter gain reduction as displayed (dB, positive), falling back at 20 dB/s.
-    gain_reduction_db: f32,
+    module: Module,
+    /// Limiter and compressor gain reduction per frame (dB, positive), oldest first.
+    limiter_history: VecDeque<f32>,
+    comp_history: VecDeque<f32>,
+    learn: presets::LearnState,
 }
 
 pub fn create(
@@ -63,7 +91,7 @@ pub fn create(
     let settings = EguiNiceSettings::new()
         .with_tile("Lathe Master")
         .with_resize_hint(
-            ResizeHint::resizable().with_min_logical_size(LogicalSize::new(420.0, 300.0)),
+            ResizeHint::resizable().with_min_logical_size(LogicalSize::new(560.0, 480.0)),
         );
     create_egui_editor(
         state,
@@ -75,9 +103,67 @@ pub fn create(
             gui: None,
             input: Default::default(),
             output: Default::default(),
-            gain_reduction_db: 0.0,
+            module: Module::Limiter,
+            limiter_history: VecDeque::with_capacity(panels::HISTORY_FRAMES),
+            comp_history: VecDeque::with_capacity(panels::HISTORY_FRAMES),
+            learn: presets::LearnState::default(),
         },
     )
+}
+
+fn push_history(history: &mut VecDeque<f32>, value: f32) {
+    if history.len() == panels::HISTORY_FRAMES {
+        history.pop_front();
+    }
+    history.push_back(value);
+}
+
+/// Whether a module is doing anything (its button is lit).
+fn module_on(p: &MasterParams, m: Module) -> bool {
+    match m {
+        Module::Input => {
+            p.input_gain_db.value() != 0.0 || p.low_cut.value() != crate::LowCutChoice::Off
+        }
+        Module::Eq => p.eq.on.value(),
+        Module::Comp => p.comp.on.value(),
+        Module::Stereo => p.stereo_on.value(),
+        Module::Limiter => p.limiter_on.value(),
+        Module::Output => {
+            p.output_gain_db.value() != 0.0 || p.dither.value() != crate::DitherChoice::Off
+        }
+    }
+}
+
+/// M, S, I and true-peak readouts of one point of the chain.
+fn loudness_row(ui: &mut egui::Ui, caption: &str, values: &[atomic_float::AtomicF32; 4]) {
+    ui.horizontal(|ui| {
+        ui.add_sized(
+            [52.0, 20.0],
+            egui::Label::new(egui::RichText::new(caption).color(ui_common::DIM_TEXT)),
+        );
+        for (i, name) in ["M", "S", "I"].iter().enumerate() {
+            let v = f64::from(values[i].load(Ordering::Relaxed));
+            ui.label(
+                egui::RichText::new(format!(
+                    "{name} {}",
+                    ui_common::format_db(v, "LUFS").trim_start_matches('+')
+                ))
+                .monospace(),
+            );
+            ui.add_space(6.0);
+        }
+        let tp = f64::from(values[3].load(Ordering::Relaxed));
+        let colour = if tp > -1.0 {
+            ui_common::WARN
+        } else {
+            ui_common::DIM_TEXT
+        };
+        ui.label(
+            egui::RichText::new(format!("TP {}", ui_common::format_db(tp, "dBTP")))
+                .monospace()
+                .color(colour),
+        );
+    });
 }
 
 impl NiceEguiApp for MasterEditor {
@@ -99,32 +185,58 @@ impl NiceEguiApp for MasterEditor {
             self.output[ch].update(self.shared.output_peak[ch].take(), dt);
         }
         let gain = self.shared.limiter_gain.swap(1.0, Ordering::Relaxed);
-        let reduction = (-lathe_dsp::level::gain_to_db(gain)).max(0.0);
-        self.gain_reduction_db = reduction.max(self.gain_reduction_db - 20.0 * dt);
-        let Some(gui) = self.gui.as_ref() else {
+        push_history(
+            &mut self.limiter_history,
+            (-lathe_dsp::level::gain_to_db(gain)).max(0.0),
+        );
+        push_history(
+            &mut self.comp_history,
+            self.shared.comp_gr_db.swap(0.0, Ordering::Relaxed),
+        );
+        let Some(gui) = self.gui.clone() else {
             return;
         };
+        if let Some(drive) = self.learn.poll(&self.params, &self.shared) {
+            let setter = gui.param_setter();
+            setter.begin_set_parameter(&self.params.drive_db);
+            setter.set_parameter(&self.params.drive_db, drive);
+            setter.end_set_parameter(&self.params.drive_db);
+        }
         let setter = gui.param_setter();
+        let p = self.params.clone();
         egui::Frame::new()
             .fill(ui_common::BACKGROUND)
-            .inner_margin(egui::Margin::same(14))
+            .inner_margin(egui::Margin::same(12))
             .show(ui, |ui| {
                 ui.set_min_size(ui.available_size());
-                ui_common::title(ui, "Lathe Master", "mastering chain");
-                ui.add_space(8.0);
+                ui.horizontal(|ui| {
+                    ui_common::title(ui, "Lathe Master", "mastering chain");
+                    ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                        egui::ComboBox::from_id_salt("presets")
+                            .selected_text("Presets")
+                            .show_ui(ui, |ui| {
+                                for preset in presets::PRESETS {
+                                    if ui.selectable_label(false, preset.name).clicked() {
+                                        presets::apply(preset, &p, &gui);
+                                    }
+                                }
+                            });
+                    });
+                });
+                ui.add_space(6.0);
                 // Level-matched A/B: the big control users keep reaching for.
                 ui.horizontal(|ui| {
-                    let current = self.params.ab.value();
+                    let current = p.ab.value();
                     for (i, name) in AbChoice::variants().iter().enumerate() {
                         let choice = AbChoice::from_index(i);
                         let text = egui::RichText::new(*name).size(16.0);
                         let button = egui::Button::new(text)
                             .selected(current == choice)
-                            .min_size(egui::vec2(120.0, 32.0));
+                            .min_size(egui::vec2(120.0, 30.0));
                         if ui.add(button).clicked() && current != choice {
-                            setter.begin_set_parameter(&self.params.ab);
-                            setter.set_parameter(&self.params.ab, choice);
-                            setter.end_set_parameter(&self.params.ab);
+                            setter.begin_set_parameter(&p.ab);
+                            setter.set_parameter(&p.ab, choice);
+                            setter.end_set_parameter(&p.ab);
                         }
                     }
                 });
@@ -137,80 +249,92 @@ impl NiceEguiApp for MasterEditor {
                     ))
                     .color(ui_common::DIM_TEXT),
                 );
-                ui.add_space(8.0);
-                egui::Grid::new("controls")
-                    .num_columns(2)
-                    .spacing([12.0, 8.0])
-                    .show(ui, |ui| {
-                        ui.label("Input Gain");
-                        ui.add(ParamSlider::for_param(&self.params.input_gain_db, &setter));
-                        ui.end_row();
-                        let p = &self.params;
-                        ui.label("Low Cut");
-                        ui.horizontal(|ui| choices(ui, &setter, &p.low_cut));
-                        ui.end_row();
-                        ui.label("Stereo");
-                        ui.horizontal(|ui| {
-                            toggle(ui, &setter, &p.stereo_on, "on");
-                            ui.add(ParamSlider::for_param(&p.width_pct, &setter));
+                ui.add_space(4.0);
+                ui.horizontal(|ui| {
+                    ui.label("Target");
+                    let names = TargetChoice::variants();
+                    let mut picked = p.target.value() as usize;
+                    let before = picked;
+                    egui::ComboBox::from_id_salt("target")
+                        .selected_text(names[picked])
+                        .show_ui(ui, |ui| {
+                            for (i, name) in names.iter().enumerate() {
+                                ui.selectable_value(&mut picked, i, *name);
+                            }
                         });
-                        ui.end_row();
-                        ui.label("Mono Bass");
-                        ui.horizontal(|ui| {
-                            toggle(ui, &setter, &p.mono_bass, "below");
-                            ui.add(ParamSlider::for_param(&p.mono_below_hz, &setter));
-                        });
-                        ui.end_row();
-                        ui.label("Limiter");
-                        toggle(ui, &setter, &p.limiter_on, "on (off keeps the latency)");
-                        ui.end_row();
-                        ui.label("Drive");
-                        ui.add(ParamSlider::for_param(&p.drive_db, &setter));
-                        ui.end_row();
-                        ui.label("Ceiling");
-                        ui.add(ParamSlider::for_param(&p.ceiling_dbtp, &setter));
-                        ui.end_row();
-                        ui.label("Release");
-                        ui.horizontal(|ui| {
-                            ui.add(ParamSlider::for_param(&p.release_ms, &setter));
-                            toggle(ui, &setter, &p.auto_release, "Auto");
-                        });
-                        ui.end_row();
-                        ui.label("Lookahead");
-                        ui.add(ParamSlider::for_param(&p.lookahead_ms, &setter));
-                        ui.end_row();
-                        ui.label("Output Gain");
-                        ui.add(ParamSlider::for_param(&p.output_gain_db, &setter));
-                        ui.end_row();
-                        ui.label("Dither");
-                        ui.horizontal(|ui| {
-                            choices(ui, &setter, &p.dither);
-                            toggle(ui, &setter, &p.noise_shaping, "Noise shaping");
-                        });
-                        ui.end_row();
+                    if picked != before {
+                        setter.begin_set_parameter(&p.target);
+                        setter.set_parameter(&p.target, TargetChoice::from_index(picked));
+                        setter.end_set_parameter(&p.target);
+                    }
+                    let recording = matches!(self.learn, presets::LearnState::Recording);
+                    let label = if recording { "Stop & set drive" } else { "Learn" };
+                    if ui.button(label).clicked() {
+                        if recording {
+                            self.learn.stop(&self.shared);
+                        } else {
+                            self.learn.start(&self.shared);
+                        }
+                    }
+                });
+                ui.label(
+                    egui::RichText::new(self.learn.status(&self.shared)).color(ui_common::DIM_TEXT),
+                );
+                ui.add_space(6.0);
+                // The chain, in signal-flow order.
+                ui.horizontal(|ui| {
+                    for (i, (m, name)) in MODULES.iter().enumerate() {
+                        if i > 0 {
+                            ui.label(egui::RichText::new("→").color(ui_common::DIM_TEXT));
+                        }
+                        let mut text = egui::RichText::new(*name).size(14.0);
+                        if module_on(&p, *m) {
+                            text = text.color(ui_common::ACCENT);
+                        }
+                        let button = egui::Button::new(text)
+                            .selected(self.module == *m)
+                            .min_size(egui::vec2(70.0, 26.0));
+                        if ui.add(button).clicked() {
+                            self.module = *m;
+                        }
+                    }
+                });
+                ui.add_space(6.0);
+                egui::Frame::new()
+                    .fill(ui_common::PANEL.gamma_multiply(0.5))
+                    .inner_margin(egui::Margin::same(8))
+                    .show(ui, |ui| match self.module {
+                        Module::Input => panels::input_panel(ui, &setter, &p),
+                        Module::Eq => panels::eq_panel(ui, &setter, &p),
+                        Module::Comp => panels::comp_panel(ui, &setter, &p, &self.comp_history),
+                        Module::Stereo => panels::stereo_panel(ui, &setter, &p),
+                        Module::Limiter => {
+                            panels::limiter_panel(ui, &setter, &p, &self.limiter_history)
+                        }
+                        Module::Output => panels::output_panel(ui, &setter, &p),
                     });
-                ui.add_space(12.0);
-                ui.label(egui::RichText::new("Input").color(ui_common::DIM_TEXT));
+                ui.add_space(8.0);
+                loudness_row(ui, "Input", &self.shared.input_loudness);
                 ui_common::meter_bar(ui, "L", &self.input[0]);
                 ui_common::meter_bar(ui, "R", &self.input[1]);
-                ui.add_space(6.0);
-                ui.label(egui::RichText::new("Output").color(ui_common::DIM_TEXT));
+                loudness_row(ui, "Output", &self.shared.output_loudness);
                 ui_common::meter_bar(ui, "L", &self.output[0]);
                 ui_common::meter_bar(ui, "R", &self.output[1]);
                 ui_common::meter_scale(ui);
-                ui.add_space(8.0);
-                let latency = self.shared.latency_samples.load(Ordering::Relaxed);
-                ui.label(
-                    egui::RichText::new(format!(
-                        "Limiter gain reduction {:.1} dB · latency {latency} samples",
-                        (self.gain_reduction_db * 10.0).round() / 10.0 + 0.0
-                    ))
-                    .color(if self.gain_reduction_db > 0.05 {
-                        ui_common::WARN
-                    } else {
-                        ui_common::DIM_TEXT
-                    }),
-                );
+                ui.horizontal(|ui| {
+                    let latency = self.shared.latency_samples.load(Ordering::Relaxed);
+                    let sr = self.shared.sample_rate_hz.load(Ordering::Relaxed);
+                    ui.label(
+                        egui::RichText::new(format!(
+                            "Latency {latency} samples ({:.1} ms)",
+                            1000.0 * latency as f32 / sr.max(1.0)
+                        ))
+                        .color(ui_common::DIM_TEXT),
+                    );
+                    if ui.button("Reset meters").clicked() {
+                        self.shared.meters_reset.store(true, Ordering::Release);
+                    }
+                });
             });
         ui.ctx().request_repaint();
     }

@@ -5,6 +5,7 @@
 //! editor, and the shared state between the audio thread and the editor. The DSP is `lathe-dsp`.
 
 use atomic_float::AtomicF32;
+use crossbeam::queue::ArrayQueue;
 use lathe_dsp::ab::LevelMatchedAb;
 use lathe_dsp::compressor::GlueCompressor;
 use lathe_dsp::denormal::FtzGuard;
@@ -14,12 +15,14 @@ use lathe_dsp::gain::RampedGain;
 use lathe_dsp::highpass::LowCut;
 use lathe_dsp::level::sanitize;
 use lathe_dsp::limiter::{MAX_LOOKAHEAD_MS, TruePeakLimiter};
+use lathe_dsp::loudness::LoudnessMeter;
 use lathe_dsp::peak::{SharedPeak, block_peak};
 use lathe_dsp::stereo::Stereo;
+use lathe_dsp::true_peak::TruePeakMeter;
 use nice_plug::prelude::*;
 use nice_plug_egui::{EguiEditor, EguiEditorState, RepaintNotifier};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 mod editor;
 mod params;
@@ -27,11 +30,40 @@ mod params;
 pub use params::*;
 
 /// Default editor size in logical pixels.
-const EDITOR_SIZE: (f32, f32) = (620.0, 720.0);
+const EDITOR_SIZE: (f32, f32) = (760.0, 860.0);
 
 /// Frames processed per pass: the dry copy for the A/B lives in buffers of this size, so any
 /// host block size works without allocating.
 const PASS_FRAMES: usize = 1024;
+
+/// Longest passage Learn records (s at 48 kHz; fewer seconds at higher rates).
+pub const LEARN_MAX_FRAMES: usize = 60 * 48_000;
+
+/// A passage recorded for Learn: the limiter's input before the drive. Allocated by the editor,
+/// handed to the audio thread and back through lock-free queues, never dropped on the audio
+/// thread.
+pub struct LearnBuffer {
+    /// Planar samples, `frames` of each used.
+    pub channels: [Vec<f32>; 2],
+    /// Frames recorded.
+    pub frames: usize,
+    /// Channels recorded (1 or 2).
+    pub used: usize,
+    /// Sample rate of the recording (Hz).
+    pub sample_rate_hz: f64,
+}
+
+impl LearnBuffer {
+    /// An empty buffer for `frames` frames.
+    pub fn new(frames: usize) -> Self {
+        Self {
+            channels: [vec![0.0; frames], vec![0.0; frames]],
+            frames: 0,
+            used: 2,
+            sample_rate_hz: 48_000.0,
+        }
+    }
+}
 
 /// State shared between the audio thread and the editor. Audio → editor only; the editor talks
 /// back through parameters.
@@ -46,6 +78,24 @@ pub struct MasterShared {
     pub latency_samples: AtomicU32,
     /// Loudness of the processed signal minus the input's (LU), as the A/B matches it.
     pub ab_offset_lu: AtomicF32,
+    /// Sample rate of the running chain (Hz).
+    pub sample_rate_hz: AtomicF32,
+    /// Learn: empty buffers from the editor to the audio thread (recording starts on receipt).
+    pub learn_start: ArrayQueue<Box<LearnBuffer>>,
+    /// Learn: recorded buffers back to the editor.
+    pub learn_done: ArrayQueue<Box<LearnBuffer>>,
+    /// Learn: the editor asks the audio thread to stop recording and hand the buffer back.
+    pub learn_stop: AtomicBool,
+    /// Learn: seconds recorded so far.
+    pub learn_seconds: AtomicF32,
+    /// Deepest compressor gain reduction since last read (dB, ≥ 0).
+    pub comp_gr_db: AtomicF32,
+    /// Input loudness: momentary, short-term, integrated (LUFS), true-peak max (dBTP).
+    pub input_loudness: [AtomicF32; 4],
+    /// Output loudness, as `input_loudness`.
+    pub output_loudness: [AtomicF32; 4],
+    /// The editor asks for the loudness meters to start over.
+    pub meters_reset: AtomicBool,
 }
 
 /// The plugin instance.
@@ -57,6 +107,15 @@ impl Default for MasterShared {
             limiter_gain: AtomicF32::new(1.0),
             latency_samples: AtomicU32::new(0),
             ab_offset_lu: AtomicF32::new(0.0),
+            sample_rate_hz: AtomicF32::new(48_000.0),
+            learn_start: ArrayQueue::new(1),
+            learn_done: ArrayQueue::new(1),
+            learn_stop: AtomicBool::new(false),
+            learn_seconds: AtomicF32::new(0.0),
+            comp_gr_db: AtomicF32::new(0.0),
+            input_loudness: Default::default(),
+            output_loudness: Default::default(),
+            meters_reset: AtomicBool::new(false),
         }
     }
 }
@@ -83,6 +142,54 @@ pub struct LatheMaster {
     ab: LevelMatchedAb,
     /// Copy of the input of the current pass, for the A/B.
     dry: [Vec<f32>; 2],
+    /// The passage being recorded for Learn, while Learn runs.
+    learning: Option<Box<LearnBuffer>>,
+    /// Loudness and true-peak meters of the input and the output (run while the editor is open).
+    meters: [ChainMeter; 2],
+}
+
+/// Loudness (M, S, I) and true peak of one point of the chain, for the editor.
+struct ChainMeter {
+    loudness: LoudnessMeter,
+    true_peak: [TruePeakMeter; 2],
+    true_peak_max: f32,
+}
+
+impl ChainMeter {
+    fn new(sample_rate_hz: f64, channels: usize) -> Self {
+        Self {
+            loudness: LoudnessMeter::new(sample_rate_hz, channels),
+            true_peak: [
+                TruePeakMeter::new(sample_rate_hz),
+                TruePeakMeter::new(sample_rate_hz),
+            ],
+            true_peak_max: 0.0,
+        }
+    }
+
+    fn reset(&mut self) {
+        self.loudness.reset();
+        self.true_peak.iter_mut().for_each(TruePeakMeter::reset);
+        self.true_peak_max = 0.0;
+    }
+
+    fn process(&mut self, channels: &[&[f32]]) {
+        self.loudness.process(channels);
+        for (meter, samples) in self.true_peak.iter_mut().zip(channels) {
+            self.true_peak_max = self.true_peak_max.max(meter.process(samples));
+        }
+    }
+
+    fn publish(&self, out: &[AtomicF32; 4]) {
+        let l = &self.loudness;
+        out[0].store(l.momentary_lufs() as f32, Ordering::Relaxed);
+        out[1].store(l.short_term_lufs() as f32, Ordering::Relaxed);
+        out[2].store(l.integrated_lufs() as f32, Ordering::Relaxed);
+        out[3].store(
+            lathe_dsp::level::gain_to_db(self.true_peak_max),
+            Ordering::Relaxed,
+        );
+    }
 }
 
 impl Default for LatheMaster {
@@ -108,6 +215,8 @@ impl Default for LatheMaster {
             latency_samples: 0,
             ab: LevelMatchedAb::new(48_000.0, 2, 0),
             dry: [vec![0.0; PASS_FRAMES], vec![0.0; PASS_FRAMES]],
+            learning: None,
+            meters: [ChainMeter::new(48_000.0, 2), ChainMeter::new(48_000.0, 2)],
         }
     }
 }
@@ -148,6 +257,43 @@ impl LatheMaster {
         self.dither.set_bits(p.dither.value().bits());
         self.dither.set_noise_shaping(p.noise_shaping.value());
         self.ab.set_listen(p.ab.value().listen());
+    }
+
+    /// Learn: takes a buffer the editor sent, records the limiter's input into it, and hands it
+    /// back when asked to stop or when it is full. No allocation: buffers only move.
+    fn record_learn(&mut self, pass: &[&mut [f32]]) {
+        if self.learning.is_none()
+            && let Some(mut buffer) = self.shared.learn_start.pop()
+        {
+            buffer.frames = 0;
+            buffer.used = pass.len().clamp(1, 2);
+            buffer.sample_rate_hz = f64::from(self.shared.sample_rate_hz.load(Ordering::Relaxed));
+            self.shared.learn_stop.store(false, Ordering::Release);
+            self.learning = Some(buffer);
+        }
+        let Some(buffer) = self.learning.as_mut() else {
+            return;
+        };
+        let capacity = buffer.channels[0].len();
+        let n = pass
+            .first()
+            .map_or(0, |c| c.len())
+            .min(capacity - buffer.frames);
+        for (c, samples) in pass.iter().enumerate().take(2) {
+            buffer.channels[c][buffer.frames..buffer.frames + n].copy_from_slice(&samples[..n]);
+        }
+        buffer.frames += n;
+        self.shared.learn_seconds.store(
+            (buffer.frames as f64 / buffer.sample_rate_hz) as f32,
+            Ordering::Relaxed,
+        );
+        if (self.shared.learn_stop.load(Ordering::Acquire) || buffer.frames == capacity)
+            && let Some(buffer) = self.learning.take()
+            && let Err(buffer) = self.shared.learn_done.push(buffer)
+        {
+            // The editor has not collected the previous one yet; keep it and try next block.
+            self.learning = Some(buffer);
+        }
     }
 
     /// Applies a changed lookahead or EQ phase mode; returns the new total latency if it
@@ -206,6 +352,9 @@ impl Plugin for LatheMaster {
     ) -> bool {
         let sr = f64::from(buffer_config.sample_rate);
         let channels = lathe_plugin_common::channel_count(audio_io_layout);
+        self.shared
+            .sample_rate_hz
+            .store(buffer_config.sample_rate, Ordering::Relaxed);
         self.trim = RampedGain::new(sr);
         self.output_gain = RampedGain::new(sr);
         self.stereo = Stereo::new(sr);
@@ -214,6 +363,7 @@ impl Plugin for LatheMaster {
         self.limiter = TruePeakLimiter::new(sr, channels, self.lookahead_ms);
         self.eq = Eq::new(sr);
         self.comp = GlueCompressor::new(sr);
+        self.meters = [ChainMeter::new(sr, channels), ChainMeter::new(sr, channels)];
         self.comp_running = false;
         // The A/B's dry path is delayed by the chain's latency; sized for the longest setting
         // (linear-phase EQ, longest lookahead) so a change needs no allocation.
@@ -241,6 +391,7 @@ impl Plugin for LatheMaster {
         self.limiter.reset();
         self.dither.reset();
         self.ab.reset();
+        self.meters.iter_mut().for_each(ChainMeter::reset);
     }
 
     fn process(
@@ -256,6 +407,9 @@ impl Plugin for LatheMaster {
             context.set_latency_samples(latency);
         }
         let metering = self.editor_state.is_open();
+        if self.shared.meters_reset.swap(false, Ordering::Acquire) {
+            self.meters.iter_mut().for_each(ChainMeter::reset);
+        }
         let channels = buffer.as_slice();
         let frames = channels.first().map_or(0, |c| c.len());
         let used = channels.len().min(2);
@@ -291,11 +445,17 @@ impl Plugin for LatheMaster {
             if let [left, right] = pass {
                 self.stereo.process(left, right);
             }
+            self.record_learn(pass);
             self.limiter.process(pass);
             self.output_gain.process(pass);
             // Last: nothing may change the samples after the dither.
             self.dither.process(pass);
             let dry: [&[f32]; 2] = [&self.dry[0][..n], &self.dry[1][..n]];
+            if metering {
+                self.meters[0].process(&dry[..used]);
+                let out: [&[f32]; 2] = [&pass[0][..], pass.get(1).map_or(&[][..], |c| &c[..])];
+                self.meters[1].process(&out[..used]);
+            }
             self.ab.process(&dry[..used], pass);
             if metering {
                 for (ch, block) in pass.iter().enumerate() {
@@ -311,6 +471,11 @@ impl Plugin for LatheMaster {
             self.shared
                 .limiter_gain
                 .fetch_min(self.limiter.take_min_gain(), Ordering::Relaxed);
+            self.shared
+                .comp_gr_db
+                .fetch_max(self.comp.take_max_gain_reduction_db(), Ordering::Relaxed);
+            self.meters[0].publish(&self.shared.input_loudness);
+            self.meters[1].publish(&self.shared.output_loudness);
             self.repaint.request_repaint();
         }
         ProcessStatus::Normal

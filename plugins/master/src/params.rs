@@ -5,6 +5,7 @@ use lathe_dsp::dither::DitherBits;
 use lathe_dsp::eq::{self, BandKind, Placement, Slope};
 use lathe_dsp::limiter::{MAX_LOOKAHEAD_MS, MIN_LOOKAHEAD_MS};
 use lathe_dsp::stereo::{MAX_WIDTH, MONO_BASS_MAX_HZ, MONO_BASS_MIN_HZ};
+use lathe_plugin_common::TargetChoice;
 use nice_plug::prelude::*;
 
 /// What the listener hears (the level-matched A/B).
@@ -546,6 +547,9 @@ pub struct MasterParams {
     /// Lookahead (ms); sets the latency.
     #[id = "lookahead"]
     pub lookahead_ms: FloatParam,
+    /// Loudness target the Learn button aims the drive at (and the editor compares with).
+    #[id = "target"]
+    pub target: EnumParam<TargetChoice>,
     /// Gain after the limiter (dB, ≤ 0 so the ceiling still holds).
     #[id = "output_gain"]
     pub output_gain_db: FloatParam,
@@ -647,6 +651,7 @@ impl Default for MasterParams {
             .with_unit(" ms")
             .with_step_size(0.01)
             .with_value_to_string(formatters::v2s_f32_rounded(2)),
+            target: EnumParam::new("Target", TargetChoice::Spotify),
             output_gain_db: FloatParam::new(
                 "Output Gain",
                 0.0,
@@ -663,3 +668,12 @@ impl Default for MasterParams {
         }
     }
 }
+
+/// The integrated loudness Learn aims at for a target (LUFS): the target's own, or −9 LUFS for
+/// "CD / club", which has no normalisation (a loud master).
+pub fn learn_target_lufs(choice: TargetChoice) -> f64 {
+    choice.target().integrated_lufs.unwrap_or(LOUD_MASTER_LUFS)
+}
+
+/// Integrated loudness of a loud CD / club master (LUFS).
+pub const LOUD_MASTER_LUFS: f64 = -9.0;

@@ -12,7 +12,7 @@ use lathe_dsp::analyzer::{Analyzer, AnalyzerConfig};
 use lathe_dsp::denormal::FtzGuard;
 use lathe_dsp::peak::SharedPeak;
 use lathe_dsp::qc::{QcEvent, QcKind};
-use lathe_dsp::targets::TARGETS;
+use lathe_plugin_common::TargetChoice;
 use lathe_session::{Reading, Registration, Registry};
 use nice_plug::prelude::*;
 use nice_plug_egui::{EguiEditor, EguiEditorState, RepaintNotifier};
@@ -33,48 +33,6 @@ const QC_QUEUE: usize = 256;
 /// A block whose sample peak is above this counts as audio for the session view (linear;
 /// −100 dBFS, below any dither).
 const AUDIBLE_FLOOR: f32 = 1e-5;
-
-/// Delivery targets, in the order of `lathe_dsp::targets::TARGETS`.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TargetChoice {
-    #[id = "spotify"]
-    #[name = "Spotify (-14 LUFS)"]
-    Spotify,
-    #[id = "apple-music"]
-    #[name = "Apple Music (-16 LUFS)"]
-    AppleMusic,
-    #[id = "youtube"]
-    #[name = "YouTube (-14 LUFS)"]
-    YouTube,
-    #[id = "amazon-music"]
-    #[name = "Amazon Music (-14 LUFS)"]
-    AmazonMusic,
-    #[id = "tidal"]
-    #[name = "Tidal (-14 LUFS)"]
-    Tidal,
-    #[id = "deezer"]
-    #[name = "Deezer (-15 LUFS)"]
-    Deezer,
-    #[id = "ebu-r128"]
-    #[name = "EBU R 128 (-23 LUFS)"]
-    EbuR128,
-    #[id = "atsc-a85"]
-    #[name = "ATSC A/85 (-24 LKFS)"]
-    AtscA85,
-    #[id = "podcast"]
-    #[name = "Podcast (-16 LUFS)"]
-    Podcast,
-    #[id = "cd"]
-    #[name = "CD / club"]
-    Cd,
-}
-
-impl TargetChoice {
-    /// The target this choice stands for.
-    pub fn target(self) -> &'static lathe_dsp::targets::Target {
-        &TARGETS[self as usize]
-    }
-}
 
 /// Settings saved with the project. None of them changes the audio.
 #[derive(Params)]
@@ -589,7 +547,7 @@ mod tests {
             TargetChoice::Podcast,
             TargetChoice::Cd,
         ];
-        assert_eq!(choices.len(), TARGETS.len());
+        assert_eq!(choices.len(), lathe_dsp::targets::TARGETS.len());
         for c in choices {
             assert_eq!(TargetChoice::ids().unwrap()[c as usize], c.target().id);
         }
