@@ -1,7 +1,9 @@
 """Opens a plugin's editor in pedalboard under an X display, takes a screenshot of the screen and
 checks that the window is not blank and that its text rendered (OCR must find the plugin name).
 
-Usage: python editor_screenshot.py <plugin.vst3> <out.png> "<Plugin Name>"
+Usage: python editor_screenshot.py <plugin.vst3> <out.png> "<Plugin Name>" [param=value ...] [--expect WORD ...]
+Parameters are set by pedalboard name before the editor opens; each --expect word must be
+found by OCR too.
 """
 
 import subprocess
@@ -14,6 +16,21 @@ from editor_host import show_editor_with_audio
 
 path, png, name = sys.argv[1], sys.argv[2], sys.argv[3]
 plugin = pedalboard.load_plugin(path)
+expected = [name.split()[-1]]
+rest = sys.argv[4:]
+while rest:
+    arg = rest.pop(0)
+    if arg == "--expect":
+        expected.append(rest.pop(0))
+    else:
+        key, value = arg.split("=", 1)
+        if value in ("true", "false"):
+            setattr(plugin, key, value == "true")
+        else:
+            try:
+                setattr(plugin, key, float(value))
+            except ValueError:
+                setattr(plugin, key, value)
 SR = 48_000
 # Programme-like stereo: two tones under a slow envelope plus a little noise, and one click.
 t = np.arange(SR * 12) / SR
@@ -40,5 +57,6 @@ words = " ".join(text.split())
 print(f"{png}: {colours} colours; OCR: {words[:200]!r}")
 if colours < 16:
     sys.exit(f"the editor looks blank ({colours} colours)")
-if name.split()[-1].lower() not in words.lower():
-    sys.exit(f"OCR did not find {name!r}: text did not render")
+for word in expected:
+    if word.lower() not in words.lower():
+        sys.exit(f"OCR did not find {word!r}: text did not render")

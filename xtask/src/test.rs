@@ -306,6 +306,28 @@ pub fn run() -> Result<()> {
                         .arg(release_dir.join(format!("{name}.vst3")))
                         .arg(&png)
                         .arg(name)
+                        .args(if name == "Lathe Master" {
+                            // The EQ panel opens first: shape it so the curve shows, and
+                            // check the module row and the panel rendered.
+                            &[
+                                "low_shelf_gain_db=2.5",
+                                "bell_2_gain_db=-3",
+                                "bell_2_q=2",
+                                "high_shelf_gain_db=2",
+                                "bell_3_placement=Side",
+                                "bell_3_gain_db=3",
+                                "eq_low_cut_on=true",
+                                "drive_db=4",
+                                "--expect",
+                                "Compressor",
+                                "--expect",
+                                "Shelf",
+                                "--expect",
+                                "Latency",
+                            ][..]
+                        } else {
+                            &[][..]
+                        })
                         .env("DISPLAY", &display.name),
                 )
                 .with_context(|| format!("{name} editor"))?;

@@ -68,6 +68,34 @@ const MODULES: [(Module, &str); 6] = [
     (Module::Output, "Output"),
 ];
 
+/// A drop-down for an enum parameter, as one host gesture.
+pub(crate) fn choice_box<E: Enum + PartialEq + Copy + 'static>(
+    ui: &mut egui::Ui,
+    setter: &ParamSetter,
+    param: &EnumParam<E>,
+    id: &str,
+) {
+    let names = E::variants();
+    let current = param.value();
+    let mut picked = (0..names.len())
+        .find(|&i| E::from_index(i) == current)
+        .unwrap_or(0);
+    let before = picked;
+    egui::ComboBox::from_id_salt(id)
+        .selected_text(names[picked])
+        .width(86.0)
+        .show_ui(ui, |ui| {
+            for (i, name) in names.iter().enumerate() {
+                ui.selectable_value(&mut picked, i, *name);
+            }
+        });
+    if picked != before {
+        setter.begin_set_parameter(param);
+        setter.set_parameter(param, E::from_index(picked));
+        setter.end_set_parameter(param);
+    }
+}
+
 /// The editor's own state; lives as long as the plugin instance.
 pub struct MasterEditor {
     params: Arc<MasterParams>,
@@ -103,7 +131,7 @@ pub fn create(
             gui: None,
             input: Default::default(),
             output: Default::default(),
-            module: Module::Limiter,
+            module: Module::Eq,
             limiter_history: VecDeque::with_capacity(panels::HISTORY_FRAMES),
             comp_history: VecDeque::with_capacity(panels::HISTORY_FRAMES),
             learn: presets::LearnState::default(),
@@ -209,6 +237,7 @@ impl NiceEguiApp for MasterEditor {
             .inner_margin(egui::Margin::same(12))
             .show(ui, |ui| {
                 ui.set_min_size(ui.available_size());
+                egui::ScrollArea::vertical().show(ui, |ui| {
                 ui.horizontal(|ui| {
                     ui_common::title(ui, "Lathe Master", "mastering chain");
                     ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
@@ -221,6 +250,15 @@ impl NiceEguiApp for MasterEditor {
                                     }
                                 }
                             });
+                        let latency = self.shared.latency_samples.load(Ordering::Relaxed);
+                        let sr = self.shared.sample_rate_hz.load(Ordering::Relaxed);
+                        ui.label(
+                            egui::RichText::new(format!(
+                                "Latency {latency} samples ({:.1} ms)",
+                                1000.0 * latency as f32 / sr.max(1.0)
+                            ))
+                            .color(ui_common::DIM_TEXT),
+                        );
                     });
                 });
                 ui.add_space(6.0);
@@ -285,7 +323,7 @@ impl NiceEguiApp for MasterEditor {
                 ui.horizontal(|ui| {
                     for (i, (m, name)) in MODULES.iter().enumerate() {
                         if i > 0 {
-                            ui.label(egui::RichText::new("→").color(ui_common::DIM_TEXT));
+                            ui.label(egui::RichText::new(">").color(ui_common::DIM_TEXT));
                         }
                         let mut text = egui::RichText::new(*name).size(14.0);
                         if module_on(&p, *m) {
@@ -317,23 +355,15 @@ impl NiceEguiApp for MasterEditor {
                 loudness_row(ui, "Input", &self.shared.input_loudness);
                 ui_common::meter_bar(ui, "L", &self.input[0]);
                 ui_common::meter_bar(ui, "R", &self.input[1]);
-                loudness_row(ui, "Output", &self.shared.output_loudness);
+                ui.horizontal(|ui| {
+                    loudness_row(ui, "Output", &self.shared.output_loudness);
+                    if ui.small_button("Reset").clicked() {
+                        self.shared.meters_reset.store(true, Ordering::Release);
+                    }
+                });
                 ui_common::meter_bar(ui, "L", &self.output[0]);
                 ui_common::meter_bar(ui, "R", &self.output[1]);
                 ui_common::meter_scale(ui);
-                ui.horizontal(|ui| {
-                    let latency = self.shared.latency_samples.load(Ordering::Relaxed);
-                    let sr = self.shared.sample_rate_hz.load(Ordering::Relaxed);
-                    ui.label(
-                        egui::RichText::new(format!(
-                            "Latency {latency} samples ({:.1} ms)",
-                            1000.0 * latency as f32 / sr.max(1.0)
-                        ))
-                        .color(ui_common::DIM_TEXT),
-                    );
-                    if ui.button("Reset meters").clicked() {
-                        self.shared.meters_reset.store(true, Ordering::Release);
-                    }
                 });
             });
         ui.ctx().request_repaint();

@@ -30,7 +30,7 @@ mod params;
 pub use params::*;
 
 /// Default editor size in logical pixels.
-const EDITOR_SIZE: (f32, f32) = (760.0, 860.0);
+const EDITOR_SIZE: (f32, f32) = (760.0, 780.0);
 
 /// Frames processed per pass: the dry copy for the A/B lives in buffers of this size, so any
 /// host block size works without allocating.

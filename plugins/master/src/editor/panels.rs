@@ -1,7 +1,7 @@
 //! The module panels: each module's controls and its graphs (EQ curve, compressor transfer
 //! curve, gain-reduction histories).
 
-use super::{choices, toggle};
+use super::{choice_box, choices, toggle};
 use crate::{EqBandParams, EqCutParams, MasterParams};
 use egui::{Color32, Pos2, Rect, Sense, Shape, Stroke, Ui, pos2, vec2};
 use lathe_dsp::compressor::static_curve_db;
@@ -28,7 +28,7 @@ fn graph_area(ui: &mut Ui, height: f32) -> (Rect, egui::Painter) {
 
 /// The EQ's response (the analog curves it matches): mid, and side when it differs.
 pub fn eq_curve(ui: &mut Ui, params: &MasterParams) {
-    let (rect, painter) = graph_area(ui, 170.0);
+    let (rect, painter) = graph_area(ui, 140.0);
     let range_db = 18.0;
     let x_of =
         |hz: f64| rect.left() + rect.width() * ((hz / 20.0).log10() / 3.0).clamp(0.0, 1.0) as f32;
@@ -105,7 +105,7 @@ pub fn eq_curve(ui: &mut Ui, params: &MasterParams) {
 
 /// The compressor's static curve (output vs input level, makeup included) over −60…0 dB.
 pub fn comp_curve(ui: &mut Ui, params: &MasterParams) {
-    let size = 170.0;
+    let size = 150.0;
     let (rect, _) = ui.allocate_exact_size(vec2(size, size), Sense::hover());
     let painter = ui.painter_at(rect);
     painter.rect_filled(rect, 3.0, ui_common::PANEL);
@@ -141,7 +141,7 @@ pub fn comp_curve(ui: &mut Ui, params: &MasterParams) {
 
 /// A gain-reduction history (newest at the right), 0 dB at the top.
 pub fn gr_history(ui: &mut Ui, history: &VecDeque<f32>, range_db: f32, colour: Color32) {
-    let (rect, painter) = graph_area(ui, 70.0);
+    let (rect, painter) = graph_area(ui, 60.0);
     for db in [range_db / 3.0, 2.0 * range_db / 3.0] {
         let y = rect.top() + rect.height() * db / range_db;
         grid_line(&painter, pos2(rect.left(), y), pos2(rect.right(), y));
@@ -175,7 +175,7 @@ fn band_row(ui: &mut Ui, setter: &ParamSetter, label: &str, b: &EqBandParams) {
     ui.add(ParamSlider::for_param(&b.freq_hz, setter).with_width(90.0));
     ui.add(ParamSlider::for_param(&b.gain_db, setter).with_width(90.0));
     ui.add(ParamSlider::for_param(&b.q, setter).with_width(70.0));
-    ui.horizontal(|ui| choices(ui, setter, &b.placement));
+    choice_box(ui, setter, &b.placement, &format!("{label} placement"));
     ui.end_row();
 }
 
@@ -183,9 +183,9 @@ fn cut_row(ui: &mut Ui, setter: &ParamSetter, label: &str, b: &EqCutParams) {
     ui.label(label);
     toggle(ui, setter, &b.on, "");
     ui.add(ParamSlider::for_param(&b.freq_hz, setter).with_width(90.0));
-    ui.horizontal(|ui| choices(ui, setter, &b.slope));
+    choice_box(ui, setter, &b.slope, &format!("{label} slope"));
     ui.label("");
-    ui.horizontal(|ui| choices(ui, setter, &b.placement));
+    choice_box(ui, setter, &b.placement, &format!("{label} placement"));
     ui.end_row();
 }
 
