@@ -220,6 +220,10 @@ mod tests {
             }
             let aligned: Vec<Vec<f32>> = out.iter().map(|c| c[latency..].to_vec()).collect();
             let measured = oracle_lufs(&aligned);
+            eprintln!(
+                "target {target}: drive {:+.3} dB, ebur128 {measured:.3} LUFS",
+                learned.drive_db
+            );
             assert!(
                 (measured - target).abs() < 0.5,
                 "target {target}: drive {:.2} dB gives {measured:.2} LUFS (ebur128)",
