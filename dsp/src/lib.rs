@@ -20,6 +20,7 @@ pub mod limiter;
 pub mod loudness;
 pub mod peak;
 pub mod qc;
+pub mod spectrum;
 pub mod stereo;
 pub mod targets;
 pub mod true_peak;

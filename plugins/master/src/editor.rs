@@ -343,7 +343,14 @@ impl NiceEguiApp for MasterEditor {
                     .inner_margin(egui::Margin::same(8))
                     .show(ui, |ui| match self.module {
                         Module::Input => panels::input_panel(ui, &setter, &p),
-                        Module::Eq => panels::eq_panel(ui, &setter, &p),
+                        Module::Eq => {
+                            let spectra = self
+                                .shared
+                                .spectrum
+                                .each_ref()
+                                .map(|s| s.each_ref().map(|v| v.load(Ordering::Relaxed)));
+                            panels::eq_panel(ui, &setter, &p, &spectra)
+                        }
                         Module::Comp => panels::comp_panel(ui, &setter, &p, &self.comp_history),
                         Module::Stereo => panels::stereo_panel(ui, &setter, &p),
                         Module::Limiter => {

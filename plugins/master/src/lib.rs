@@ -17,6 +17,7 @@ use lathe_dsp::level::sanitize;
 use lathe_dsp::limiter::{MAX_LOOKAHEAD_MS, TruePeakLimiter};
 use lathe_dsp::loudness::LoudnessMeter;
 use lathe_dsp::peak::{SharedPeak, block_peak};
+use lathe_dsp::spectrum::{self, Spectrum};
 use lathe_dsp::stereo::Stereo;
 use lathe_dsp::true_peak::TruePeakMeter;
 use nice_plug::prelude::*;
@@ -96,6 +97,8 @@ pub struct MasterShared {
     pub output_loudness: [AtomicF32; 4],
     /// The editor asks for the loudness meters to start over.
     pub meters_reset: AtomicBool,
+    /// Display spectra before and after the EQ (dB per band, see `lathe_dsp::spectrum`).
+    pub spectrum: [[AtomicF32; spectrum::BANDS]; 2],
 }
 
 /// The plugin instance.
@@ -116,6 +119,9 @@ impl Default for MasterShared {
             input_loudness: Default::default(),
             output_loudness: Default::default(),
             meters_reset: AtomicBool::new(false),
+            spectrum: std::array::from_fn(|_| {
+                std::array::from_fn(|_| AtomicF32::new(spectrum::FLOOR_DB))
+            }),
         }
     }
 }
@@ -146,6 +152,10 @@ pub struct LatheMaster {
     learning: Option<Box<LearnBuffer>>,
     /// Loudness and true-peak meters of the input and the output (run while the editor is open).
     meters: [ChainMeter; 2],
+    /// Spectra before and after the EQ (run while the editor is open), and a mono mix-down
+    /// buffer for them.
+    spectra: [Spectrum; 2],
+    mono: Vec<f32>,
 }
 
 /// Loudness (M, S, I) and true peak of one point of the chain, for the editor.
@@ -217,6 +227,8 @@ impl Default for LatheMaster {
             dry: [vec![0.0; PASS_FRAMES], vec![0.0; PASS_FRAMES]],
             learning: None,
             meters: [ChainMeter::new(48_000.0, 2), ChainMeter::new(48_000.0, 2)],
+            spectra: [Spectrum::new(48_000.0), Spectrum::new(48_000.0)],
+            mono: vec![0.0; PASS_FRAMES],
         }
     }
 }
@@ -257,6 +269,20 @@ impl LatheMaster {
         self.dither.set_bits(p.dither.value().bits());
         self.dither.set_noise_shaping(p.noise_shaping.value());
         self.ab.set_listen(p.ab.value().listen());
+    }
+
+    /// Feeds the mono mix of `pass` to spectrum `which` (0 = before the EQ, 1 = after).
+    fn feed_spectrum(&mut self, which: usize, pass: &[&mut [f32]]) {
+        let n = pass.first().map_or(0, |c| c.len());
+        let scale = 1.0 / pass.len().max(1) as f32;
+        let mono = &mut self.mono[..n];
+        mono.iter_mut().for_each(|m| *m = 0.0);
+        for channel in pass {
+            for (m, &x) in mono.iter_mut().zip(channel.iter()) {
+                *m += x * scale;
+            }
+        }
+        self.spectra[which].push(mono);
     }
 
     /// Learn: takes a buffer the editor sent, records the limiter's input into it, and hands it
@@ -364,6 +390,7 @@ impl Plugin for LatheMaster {
         self.eq = Eq::new(sr);
         self.comp = GlueCompressor::new(sr);
         self.meters = [ChainMeter::new(sr, channels), ChainMeter::new(sr, channels)];
+        self.spectra = [Spectrum::new(sr), Spectrum::new(sr)];
         self.comp_running = false;
         // The A/B's dry path is delayed by the chain's latency; sized for the longest setting
         // (linear-phase EQ, longest lookahead) so a change needs no allocation.
@@ -392,6 +419,7 @@ impl Plugin for LatheMaster {
         self.dither.reset();
         self.ab.reset();
         self.meters.iter_mut().for_each(ChainMeter::reset);
+        self.spectra.iter_mut().for_each(Spectrum::reset);
     }
 
     fn process(
@@ -432,7 +460,13 @@ impl Plugin for LatheMaster {
             let pass = &mut pass[..used];
             self.trim.process(pass);
             self.low_cut.process(pass);
+            if metering {
+                self.feed_spectrum(0, pass);
+            }
             self.eq.process(pass);
+            if metering {
+                self.feed_spectrum(1, pass);
+            }
             if self.params.comp.on.value() {
                 if !self.comp_running {
                     self.comp.reset();
@@ -474,6 +508,11 @@ impl Plugin for LatheMaster {
             self.shared
                 .comp_gr_db
                 .fetch_max(self.comp.take_max_gain_reduction_db(), Ordering::Relaxed);
+            for (spectrum, shared) in self.spectra.iter().zip(&self.shared.spectrum) {
+                for (&db, out) in spectrum.bands_db().iter().zip(shared) {
+                    out.store(db, Ordering::Relaxed);
+                }
+            }
             self.meters[0].publish(&self.shared.input_loudness);
             self.meters[1].publish(&self.shared.output_loudness);
             self.repaint.request_repaint();

@@ -6,6 +6,7 @@ use crate::{EqBandParams, EqCutParams, MasterParams};
 use egui::{Color32, Pos2, Rect, Sense, Shape, Stroke, Ui, pos2, vec2};
 use lathe_dsp::compressor::static_curve_db;
 use lathe_dsp::eq::{self, Placement};
+use lathe_dsp::spectrum::{self, Spectrum};
 use lathe_plugin_common as ui_common;
 use nice_plug::context::gui::ParamSetter;
 use nice_plug_egui::widgets::ParamSlider;
@@ -26,8 +27,9 @@ fn graph_area(ui: &mut Ui, height: f32) -> (Rect, egui::Painter) {
     (rect, painter)
 }
 
-/// The EQ's response (the analog curves it matches): mid, and side when it differs.
-pub fn eq_curve(ui: &mut Ui, params: &MasterParams) {
+/// The EQ's response (the analog curves it matches): mid, and side when it differs, over the
+/// live spectrum before (grey) and after (filled) the EQ.
+pub fn eq_curve(ui: &mut Ui, params: &MasterParams, spectra: &[[f32; spectrum::BANDS]; 2]) {
     let (rect, painter) = graph_area(ui, 140.0);
     let range_db = 18.0;
     let x_of =
@@ -60,6 +62,19 @@ pub fn eq_curve(ui: &mut Ui, params: &MasterParams) {
             egui::FontId::proportional(11.0),
             ui_common::DIM_TEXT,
         );
+    }
+    // Spectra: 0 dBFS at the top, −90 dB at the bottom.
+    let spectrum_y = |db: f32| rect.top() + rect.height() * (-db / 90.0).clamp(0.0, 1.0);
+    for (which, colour) in [
+        (0, Color32::from_gray(110)),
+        (1, ui_common::ACCENT.gamma_multiply(0.45)),
+    ] {
+        let points: Vec<Pos2> = spectra[which]
+            .iter()
+            .enumerate()
+            .map(|(b, &db)| pos2(x_of(Spectrum::band_hz(b)), spectrum_y(db)))
+            .collect();
+        painter.add(Shape::line(points, Stroke::new(1.0, colour)));
     }
     let bands = params.eq.bands();
     let on = params.eq.on.value();
@@ -190,12 +205,17 @@ fn cut_row(ui: &mut Ui, setter: &ParamSetter, label: &str, b: &EqCutParams) {
 }
 
 /// The EQ module.
-pub fn eq_panel(ui: &mut Ui, setter: &ParamSetter, p: &MasterParams) {
+pub fn eq_panel(
+    ui: &mut Ui,
+    setter: &ParamSetter,
+    p: &MasterParams,
+    spectra: &[[f32; spectrum::BANDS]; 2],
+) {
     ui.horizontal(|ui| {
         toggle(ui, setter, &p.eq.on, "EQ on");
         choices(ui, setter, &p.eq.phase);
     });
-    eq_curve(ui, p);
+    eq_curve(ui, p, spectra);
     egui::Grid::new("eq-bands")
         .num_columns(6)
         .spacing([6.0, 4.0])
