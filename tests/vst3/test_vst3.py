@@ -123,6 +123,7 @@ def _():
         "output_gain_db",
         "release_ms",
         "stereo",
+        "target",
         "width",
     ], names
     assert p.parameters["input_gain_db"].range[:2] == (-24.0, 24.0)
