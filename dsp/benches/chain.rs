@@ -155,14 +155,7 @@ fn main() {
             let mut chain = Chain::new(setting);
             let mut buf = input.clone();
             let start = Instant::now();
-            let n = buf[0].len();
-            let mut pos = 0;
-            while pos < n {
-                let k = BLOCK.min(n - pos);
-                let (l, r) = buf.split_at_mut(1);
-                chain.process(&mut l[0][pos..pos + k], &mut r[0][pos..pos + k]);
-                pos += k;
-            }
+            common::for_each_block(&mut buf, BLOCK, |l, r| chain.process(l, r));
             let elapsed = start.elapsed().as_secs_f64();
             if elapsed < best {
                 best = elapsed;

@@ -24,15 +24,10 @@ fn main() {
         lim.set_drive_db(12.0);
         let mut buf = input.clone();
         let start = Instant::now();
-        let n = buf[0].len();
-        let mut pos = 0;
-        while pos < n {
-            let k = BLOCK.min(n - pos);
-            let (l, r) = buf.split_at_mut(1);
-            lim.process(&mut [&mut l[0][pos..pos + k], &mut r[0][pos..pos + k]]);
+        common::for_each_block(&mut buf, BLOCK, |l, r| {
+            lim.process(&mut [l, r]);
             min_gain = min_gain.min(lim.take_min_gain());
-            pos += k;
-        }
+        });
         best = best.min(start.elapsed().as_secs_f64());
         black_box(&buf);
     }

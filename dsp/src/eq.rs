@@ -292,11 +292,6 @@ impl Eq {
         }
     }
 
-    /// The bands as set.
-    pub fn bands(&self) -> &[Band; BANDS] {
-        &self.target
-    }
-
     /// Minimum or linear phase. Changing it changes the latency and clears the signal state.
     pub fn set_phase(&mut self, phase: Phase) {
         if phase != self.phase {

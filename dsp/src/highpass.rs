@@ -34,8 +34,15 @@ impl HighPass {
     }
 }
 
-/// Qualities of the two sections of a 4th-order Butterworth filter.
-const BUTTERWORTH4_Q: [f64; 2] = [0.541_196_100_146_197, 1.306_562_964_876_376_6];
+/// Qualities of the second-order sections of an order-`order` Butterworth filter (even order):
+/// 1 / (2 cos θ) for the pole angles θ = (2k + 1)π / (2·order). Shared by the input low cut and
+/// the EQ's cut bands.
+pub fn butterworth_qs(order: usize) -> impl Iterator<Item = f64> {
+    (0..order / 2).map(move |k| {
+        let theta = (2 * k + 1) as f64 * std::f64::consts::PI / (2 * order) as f64;
+        1.0 / (2.0 * theta.cos())
+    })
+}
 
 /// Input DC / subsonic filter: a 4th-order Butterworth high-pass (−3 dB at the frequency,
 /// 24 dB/octave below) per channel, or nothing at all when off (bit-transparent).
@@ -68,7 +75,7 @@ impl LowCut {
         self.hz = hz;
         if let Some(hz) = hz {
             for channel in &mut self.sections {
-                for (section, q) in channel.iter_mut().zip(BUTTERWORTH4_Q) {
+                for (section, q) in channel.iter_mut().zip(butterworth_qs(4)) {
                     section.design(f64::from(hz), self.sample_rate_hz, q);
                 }
             }

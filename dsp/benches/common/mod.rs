@@ -24,3 +24,18 @@ pub fn programme(sample_rate: u32, seconds: usize, seed: u64) -> [Vec<f32>; 2] {
     }
     [l, r]
 }
+
+/// Runs `process` over a stereo buffer in consecutive blocks of `block` frames (the last one
+/// shorter), as a host would call a plugin.
+// Each bench compiles this module on its own; the meter bench only reads its input.
+#[allow(dead_code)]
+pub fn for_each_block(
+    buf: &mut [Vec<f32>; 2],
+    block: usize,
+    mut process: impl FnMut(&mut [f32], &mut [f32]),
+) {
+    let [l, r] = buf;
+    for (l, r) in l.chunks_mut(block).zip(r.chunks_mut(block)) {
+        process(l, r);
+    }
+}

@@ -18,6 +18,7 @@ use std::f64::consts::PI;
 use realfft::num_complex::Complex;
 
 use super::{Band, BandKind};
+use crate::highpass::butterworth_qs;
 
 /// A second-order section `b / a` with `a[0] = 1` implied.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -62,14 +63,6 @@ fn quad_mag_sq(c0: f64, c1: f64, c2: f64, p0: f64, p1: f64, p2: f64) -> f64 {
 /// Linear gain square root `A = 10^(dB/40)` of the cookbook-style prototypes.
 fn amp(gain_db: f64) -> f64 {
     10f64.powf(gain_db / 40.0)
-}
-
-/// Qualities of the sections of an order-`n` Butterworth filter (n even).
-pub fn butterworth_qs(order: usize) -> impl Iterator<Item = f64> {
-    (0..order / 2).map(move |k| {
-        let theta = (2 * k + 1) as f64 * PI / (2 * order) as f64;
-        1.0 / (2.0 * theta.cos())
-    })
 }
 
 /// The kinds of second-order analog section a band is made of.

@@ -180,8 +180,6 @@ impl Linear {
     /// the next one across the frame and makes the next one current.
     fn run_frame(&mut self, p: usize, fade: bool) {
         let frame = self.frame;
-        let fft_len = 2 * frame;
-        let norm = 1.0 / fft_len as f64;
         self.time.copy_from_slice(&self.paths[p].input);
         if self
             .forward
@@ -194,34 +192,24 @@ impl Linear {
             self.spectrum_copy.copy_from_slice(&self.spectrum);
         }
         let path = &mut self.paths[p];
-        for (s, h) in self.spectrum.iter_mut().zip(&path.current) {
-            *s *= h;
-        }
-        // Bins 0 and N/2 of a real signal's product stay real in exact arithmetic.
-        self.spectrum[0].im = 0.0;
-        self.spectrum[frame].im = 0.0;
-        let _ = self.inverse.process_with_scratch(
+        let inverse = self.inverse.as_ref();
+        filter_frame(
+            inverse,
             &mut self.spectrum,
+            &path.current,
             &mut self.time,
             &mut self.scratch,
+            &mut path.output,
         );
-        for (o, &t) in path.output.iter_mut().zip(&self.time[frame..]) {
-            *o = t * norm;
-        }
         if fade {
-            for (s, h) in self.spectrum_copy.iter_mut().zip(&path.next) {
-                *s *= h;
-            }
-            self.spectrum_copy[0].im = 0.0;
-            self.spectrum_copy[frame].im = 0.0;
-            let _ = self.inverse.process_with_scratch(
+            filter_frame(
+                inverse,
                 &mut self.spectrum_copy,
+                &path.next,
                 &mut self.time,
                 &mut self.scratch,
+                &mut self.faded,
             );
-            for (f, &t) in self.faded.iter_mut().zip(&self.time[frame..]) {
-                *f = t * norm;
-            }
             for (j, (o, &f)) in path.output.iter_mut().zip(&self.faded).enumerate() {
                 let x = (j as f64 + 0.5) / frame as f64;
                 *o += (f - *o) * x;
@@ -234,5 +222,30 @@ impl Linear {
             path.output.iter_mut().for_each(|v| *v = 0.0);
             path.input.iter_mut().for_each(|v| *v = 0.0);
         }
+    }
+}
+
+/// Multiplies a frame's spectrum by a kernel's, transforms back and writes the valid second half
+/// (overlap-save), scaled, to `out`. `spectrum` is used up.
+fn filter_frame(
+    inverse: &dyn ComplexToReal<f64>,
+    spectrum: &mut [Complex<f64>],
+    kernel: &[Complex<f64>],
+    time: &mut [f64],
+    scratch: &mut [Complex<f64>],
+    out: &mut [f64],
+) {
+    for (s, h) in spectrum.iter_mut().zip(kernel) {
+        *s *= h;
+    }
+    // Bins 0 and N/2 of a real signal's product stay real in exact arithmetic.
+    let last = spectrum.len() - 1;
+    spectrum[0].im = 0.0;
+    spectrum[last].im = 0.0;
+    let _ = inverse.process_with_scratch(spectrum, time, scratch);
+    let frame = out.len();
+    let norm = 1.0 / time.len() as f64;
+    for (o, &t) in out.iter_mut().zip(&time[frame..]) {
+        *o = t * norm;
     }
 }
