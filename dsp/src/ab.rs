@@ -11,7 +11,8 @@ use crate::level::db_to_gain;
 use crate::loudness::LoudnessMeter;
 
 /// What the user listens to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Listen {
     /// The processed signal.
     Processed,
@@ -47,6 +48,11 @@ pub struct LevelMatchedAb {
     matched_once: bool,
     /// Gain applied to the dry signal at the end of the previous block (linear).
     dry_gain: f32,
+    /// The dry gain's glide to a new match: from, to, samples left and its length.
+    ramp_from: f32,
+    ramp_to: f32,
+    ramp_left: u32,
+    ramp_len: u32,
     listen: Listen,
     /// Output being faded out, and how far the crossfade has come (0…1 per sample steps).
     fading_from: Listen,
@@ -71,6 +77,10 @@ impl LevelMatchedAb {
             offset_db: 0.0,
             matched_once: false,
             dry_gain: 1.0,
+            ramp_from: 1.0,
+            ramp_to: 1.0,
+            ramp_left: 0,
+            ramp_len: ((sr / crate::loudness::UPDATES_PER_SECOND as f64).round() as u32).max(1),
             listen: Listen::Processed,
             fading_from: Listen::Processed,
             fade: 1.0,
@@ -90,6 +100,9 @@ impl LevelMatchedAb {
         self.offset_db = 0.0;
         self.matched_once = false;
         self.dry_gain = 1.0;
+        self.ramp_from = 1.0;
+        self.ramp_to = 1.0;
+        self.ramp_left = 0;
         self.fade = 1.0;
         self.fading_from = self.listen;
         self.last_subblocks = 0;
@@ -123,37 +136,54 @@ impl LevelMatchedAb {
         if frames == 0 || channels == 0 {
             return;
         }
-        // Measure both signals (the wet one before it is replaced). The dry meter sees the
-        // undelayed input: a few milliseconds do not matter to a 3 s window.
-        if channels == 1 {
-            let w: &[f32] = wet[0].as_mut();
-            self.wet_meter.process(&[w]);
-        } else {
-            let (a, b) = wet.split_at_mut(1);
-            let (wa, wb): (&[f32], &[f32]) = (a[0].as_mut(), b[0].as_mut());
-            self.wet_meter.process(&[wa, wb]);
-        }
-        self.dry_meter.process(&dry[..channels]);
-        self.update_match();
-
-        let target = db_to_gain(self.offset_db as f32);
-        let start = self.dry_gain;
-        let step = (target - start) / frames as f32;
-        let len = self.delay[0].len();
-        for i in 0..frames {
-            let g = if i + 1 == frames {
-                target
+        // Segments end where the meters finish a 10 ms sub-block, so the match is updated at
+        // the same samples of the stream whatever the host's block sizes are.
+        let mut start = 0;
+        while start < frames {
+            let n = self.wet_meter.frames_to_boundary().min(frames - start);
+            let end = start + n;
+            if channels == 1 {
+                let w: &[f32] = &wet[0].as_mut()[start..end];
+                self.wet_meter.process(&[w]);
+                self.dry_meter.process(&[&dry[0].as_ref()[start..end]]);
             } else {
-                start + step * (i + 1) as f32
-            };
+                let (a, b) = wet.split_at_mut(1);
+                let (wa, wb): (&[f32], &[f32]) =
+                    (&a[0].as_mut()[start..end], &b[0].as_mut()[start..end]);
+                self.wet_meter.process(&[wa, wb]);
+                self.dry_meter
+                    .process(&[&dry[0].as_ref()[start..end], &dry[1].as_ref()[start..end]]);
+            }
+            self.mix(dry, wet, channels, start, end);
+            self.update_match();
+            start = end;
+        }
+    }
+
+    /// Mixes frames `start..end` for the chosen listening mode.
+    fn mix<D: AsRef<[f32]>, W: AsMut<[f32]>>(
+        &mut self,
+        dry: &[D],
+        wet: &mut [W],
+        channels: usize,
+        start: usize,
+        end: usize,
+    ) {
+        let len = self.delay[0].len();
+        for i in start..end {
+            // The dry gain glides linearly to each new match over one sub-block.
+            if self.ramp_left > 0 {
+                self.ramp_left -= 1;
+                let k = self.ramp_left as f32 / self.ramp_len as f32;
+                self.dry_gain = self.ramp_to + (self.ramp_from - self.ramp_to) * k;
+            }
+            let g = self.dry_gain;
             let read = (self.delay_pos + len - self.latency) % len;
             for c in 0..channels {
                 let x = dry[c].as_ref()[i];
                 self.delay[c][self.delay_pos] = if x.is_finite() { x } else { 0.0 };
                 let matched = self.delay[c][read] * g;
                 let w = &mut wet[c].as_mut()[i];
-                // Non-finite processed samples count as silence here, so a crossfade or the
-                // delta can never turn them into noise.
                 let wv = if w.is_finite() { *w } else { 0.0 };
                 let pick = |l: Listen| match l {
                     Listen::Processed => wv,
@@ -171,11 +201,8 @@ impl LevelMatchedAb {
                 self.fade = (self.fade + self.fade_step).min(1.0);
             }
         }
-        self.dry_gain = target;
     }
 
-    /// Moves the smoothed offset towards the current short-term difference, once per 10 ms
-    /// sub-block that passed.
     fn update_match(&mut self) {
         let done = self.wet_meter.subblocks_done();
         let new = done.saturating_sub(self.last_subblocks);
@@ -199,6 +226,9 @@ impl LevelMatchedAb {
             self.offset_db = diff;
             self.matched_once = true;
         }
+        self.ramp_from = self.dry_gain;
+        self.ramp_to = db_to_gain(self.offset_db as f32);
+        self.ramp_left = self.ramp_len;
     }
 
     /// Sample rate (Hz).

@@ -21,6 +21,9 @@ const AUTO_RELEASE_SLOW_MS: f64 = 1200.0;
 const AUTO_RELEASE_AVERAGE_MS: f64 = 2000.0;
 /// Average gain reduction (dB) at which the automatic release is at its slowest.
 const AUTO_RELEASE_SUSTAINED_DB: f64 = 4.0;
+/// The automatic release time is re-derived every this many samples, counted from the reset, so
+/// the result does not depend on how the host cuts the stream into blocks.
+pub const AUTO_RELEASE_GRID: u32 = 64;
 /// Level floor of the detector (dB); keeps log10 finite on silence.
 const FLOOR_DB: f64 = -160.0;
 
@@ -53,6 +56,10 @@ pub struct GlueCompressor {
     release: f64,
     release_ms: f64,
     auto_release: bool,
+    /// Release coefficient the automatic release chose at the last grid point.
+    auto_coeff: f64,
+    /// Samples until the next automatic-release update (0 = update before the next sample).
+    grid_left: u32,
     /// Slow average of the gain reduction (dB) for the automatic release, and its coefficient.
     gr_slow_db: f64,
     gr_slow_coeff: f64,
@@ -81,6 +88,8 @@ impl GlueCompressor {
             release: 0.0,
             release_ms: 200.0,
             auto_release: false,
+            auto_coeff: 0.0,
+            grid_left: 0,
             gr_slow_db: 0.0,
             gr_slow_coeff: coeff(AUTO_RELEASE_AVERAGE_MS, sr),
             sidechain_hz: None,
@@ -135,9 +144,6 @@ impl GlueCompressor {
     /// Program-dependent release (60…1200 ms).
     pub fn set_auto_release(&mut self, auto: bool) {
         self.auto_release = auto;
-        if !auto {
-            self.release = coeff(self.release_ms, self.sample_rate_hz);
-        }
     }
 
     /// Sidechain high-pass (Hz, 20…300) or `None`.
@@ -188,6 +194,7 @@ impl GlueCompressor {
     pub fn reset(&mut self) {
         self.gr_db = [0.0; 2];
         self.gr_slow_db = 0.0;
+        self.grid_left = 0;
         self.max_gr_db = 0.0;
         for s in &mut self.sidechain_hp {
             s.reset();
@@ -206,16 +213,43 @@ impl GlueCompressor {
             return;
         }
         let frames = channels[0].as_mut().len();
-        if self.auto_release {
-            // Once per block is plenty for a time constant of 60 ms or more.
-            let sustained = (self.gr_slow_db / AUTO_RELEASE_SUSTAINED_DB).clamp(0.0, 1.0);
-            let ms =
-                AUTO_RELEASE_FAST_MS + (AUTO_RELEASE_SLOW_MS - AUTO_RELEASE_FAST_MS) * sustained;
-            self.release = coeff(ms, self.sample_rate_hz);
+        let mut start = 0;
+        while start < frames {
+            if self.grid_left == 0 {
+                self.update_auto_release();
+                self.grid_left = AUTO_RELEASE_GRID;
+            }
+            let n = (self.grid_left as usize).min(frames - start);
+            self.process_span(channels, used, start, n);
+            self.grid_left -= n as u32;
+            start += n;
         }
+    }
+
+    /// The automatic release time from the slow average of the gain reduction: the more
+    /// sustained the compression, the slower the release.
+    fn update_auto_release(&mut self) {
+        let sustained = (self.gr_slow_db / AUTO_RELEASE_SUSTAINED_DB).clamp(0.0, 1.0);
+        let ms = AUTO_RELEASE_FAST_MS + (AUTO_RELEASE_SLOW_MS - AUTO_RELEASE_FAST_MS) * sustained;
+        self.auto_coeff = coeff(ms, self.sample_rate_hz);
+    }
+
+    /// Frames `start..start + n` of `used` channels, within one automatic-release grid step.
+    fn process_span<S: AsMut<[f32]>>(
+        &mut self,
+        channels: &mut [S],
+        used: usize,
+        start: usize,
+        n: usize,
+    ) {
+        let release = if self.auto_release {
+            self.auto_coeff
+        } else {
+            self.release
+        };
         // Fully linked: both channels see the same level, so one gain serves both.
         let linked = self.link >= 1.0 && used == 2;
-        for i in 0..frames {
+        for i in start..start + n {
             let mut level_db = [FLOOR_DB; 2];
             for (c, level) in level_db.iter_mut().enumerate().take(used) {
                 let x = f64::from(channels[c].as_mut()[i]);
@@ -244,11 +278,7 @@ impl GlueCompressor {
                 let target =
                     level - static_curve_db(level, self.threshold_db, self.ratio, self.knee_db);
                 let gr = &mut self.gr_db[c];
-                let k = if target > *gr {
-                    self.attack
-                } else {
-                    self.release
-                };
+                let k = if target > *gr { self.attack } else { release };
                 *gr = target + (*gr - target) * k;
                 deepest = deepest.max(*gr);
                 // 10^(−gr/20) as 2^(−gr·log2(10)/20).

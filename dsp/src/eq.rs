@@ -31,7 +31,8 @@ pub enum BandKind {
 }
 
 /// Which part of a stereo signal a band acts on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Placement {
     /// Both channels (mid and side alike).
     Stereo,
@@ -109,7 +110,8 @@ pub fn default_bands() -> [Band; BANDS] {
 }
 
 /// Minimum or linear phase.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Phase {
     /// Magnitude-matched IIR + short minimum-phase correction; no latency.
     Minimum,
@@ -325,8 +327,13 @@ impl Eq {
         }
     }
 
-    /// Clears the signal state (settings stay).
+    /// Clears the signal state and lands any glide on the settings (settings stay).
     pub fn reset(&mut self) {
+        if self.current != self.target {
+            self.current = self.target;
+            self.min_dirty = true;
+            self.linear.request_redesign();
+        }
         for p in &mut self.min {
             p.reset();
         }

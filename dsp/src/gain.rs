@@ -17,6 +17,11 @@ pub struct RampedGain {
     step: f32,
     /// Samples left in the current ramp; 0 when settled.
     remaining: u32,
+    /// Gain at the start of the current ramp (linear): the gain of sample i of the ramp is
+    /// `from + step·i`, counted from the ramp's start, so it does not depend on block sizes.
+    from: f32,
+    /// Samples of the current ramp done.
+    pos: u32,
     /// Length of a full ramp, in samples.
     ramp_samples: u32,
 }
@@ -29,6 +34,8 @@ impl RampedGain {
             target: 1.0,
             step: 0.0,
             remaining: 0,
+            from: 1.0,
+            pos: 0,
             ramp_samples: 1,
         };
         g.set_sample_rate(sample_rate_hz);
@@ -53,6 +60,8 @@ impl RampedGain {
         }
         self.target = target;
         self.remaining = self.ramp_samples;
+        self.from = self.current;
+        self.pos = 0;
         self.step = (target - self.current) / self.ramp_samples as f32;
     }
 
@@ -94,16 +103,17 @@ impl RampedGain {
                     let g = if last && i + 1 == n {
                         self.target
                     } else {
-                        self.current + self.step * (i + 1) as f32
+                        self.from + self.step * (self.pos as usize + i + 1) as f32
                     };
                     *s *= g;
                 }
             }
             self.remaining -= n as u32;
+            self.pos += n as u32;
             self.current = if last {
                 self.target
             } else {
-                self.current + self.step * n as f32
+                self.from + self.step * self.pos as f32
             };
             done += n;
         }

@@ -304,7 +304,13 @@ impl Stage {
         let used = channels.len().min(self.channels);
         let mut start = 0;
         while start < frames {
-            let n = sidechain::CHUNK.min(frames - start);
+            // Chunks are aligned to the stream (counted from the reset), so the automatic
+            // release is updated at the same samples whatever the host's block sizes.
+            let into_chunk = (self.t % sidechain::CHUNK as u64) as usize;
+            if into_chunk == 0 && self.auto_release {
+                self.update_auto_release();
+            }
+            let n = (sidechain::CHUNK - into_chunk).min(frames - start);
             self.sidechain(channels, used, start, n);
             self.apply(channels, used, start, n);
             start += n;
@@ -344,15 +350,15 @@ impl Stage {
                 self.drive = drive;
             }
         }
-        if self.auto_release {
-            // The more limiting there was over the last seconds (slow average of the gain
-            // reduction), the slower the release: sustained limiting does not pump or distort,
-            // a lone peak in calm material releases fast and leaves no hole.
-            let sustained = (self.gr_slow / AUTO_RELEASE_SUSTAINED_GR).clamp(0.0, 1.0);
-            let ms =
-                AUTO_RELEASE_FAST_MS + (AUTO_RELEASE_SLOW_MS - AUTO_RELEASE_FAST_MS) * sustained;
-            self.release_coeff = (-1.0 / (f64::from(ms) * 1e-3 * self.sample_rate_hz)).exp() as f32;
-        }
+    }
+
+    /// The more limiting there was over the last seconds (slow average of the gain reduction),
+    /// the slower the release: sustained limiting does not pump or distort, a lone peak in calm
+    /// material releases fast and leaves no hole. Runs once per chunk of the stream.
+    fn update_auto_release(&mut self) {
+        let sustained = (self.gr_slow / AUTO_RELEASE_SUSTAINED_GR).clamp(0.0, 1.0);
+        let ms = AUTO_RELEASE_FAST_MS + (AUTO_RELEASE_SLOW_MS - AUTO_RELEASE_FAST_MS) * sustained;
+        self.release_coeff = (-1.0 / (f64::from(ms) * 1e-3 * self.sample_rate_hz)).exp() as f32;
     }
 
     /// Gain computation and the delayed, gained audio for `start..start + n`.

@@ -116,6 +116,18 @@ pub const TARGETS: &[Target] = &[
     },
 ];
 
+/// Integrated loudness of a loud CD / club master (LUFS): what Learn and `lathe master` aim at
+/// for targets without normalisation.
+pub const LOUD_MASTER_LUFS: f64 = -9.0;
+
+impl Target {
+    /// The integrated loudness a master for this target aims at (LUFS): the target's own, or
+    /// [`LOUD_MASTER_LUFS`] where the destination does not normalise.
+    pub fn aim_lufs(&self) -> f64 {
+        self.integrated_lufs.unwrap_or(LOUD_MASTER_LUFS)
+    }
+}
+
 /// Looks a target up by its id (case-insensitive).
 pub fn find(id: &str) -> Option<&'static Target> {
     TARGETS.iter().find(|t| t.id.eq_ignore_ascii_case(id))

@@ -1,0 +1,213 @@
+use super::*;
+use crate::ab::Listen;
+use crate::eq::{Phase, Placement};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+const SR: f64 = 48_000.0;
+
+/// Programme-like stereo material: drums-like bursts, a bass tone, noise, some side content,
+/// loud enough to keep the compressor and the limiter working.
+fn programme(frames: usize, seed: u64) -> [Vec<f32>; 2] {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut out = [vec![0.0f32; frames], vec![0.0f32; frames]];
+    let mut env = 0.0f32;
+    for i in 0..frames {
+        let t = i as f32 / SR as f32;
+        if i % 12_000 == 0 {
+            env = 1.0;
+        }
+        env *= 0.9995;
+        let kick = env * (2.0 * std::f32::consts::PI * 55.0 * t).sin();
+        let bass = 0.3 * (2.0 * std::f32::consts::PI * 82.4 * t).sin();
+        let n1: f32 = rng.random_range(-0.25..0.25);
+        let n2: f32 = rng.random_range(-0.25..0.25);
+        out[0][i] = 0.6 * kick + bass + n1;
+        out[1][i] = 0.6 * kick + bass * 0.8 + n2;
+    }
+    out
+}
+
+/// Every stage working.
+fn busy_settings(phase: Phase, listen: Listen) -> MasterSettings {
+    let mut s = MasterSettings::default();
+    s.input.gain_db = 2.0;
+    s.input.low_cut = LowCutMode::Sub20;
+    s.eq.phase = phase;
+    s.eq.low_cut.on = true;
+    s.eq.low_shelf.gain_db = 2.0;
+    s.eq.bell1.gain_db = -3.0;
+    s.eq.bell2.gain_db = 1.5;
+    s.eq.bell2.placement = Placement::Mid;
+    s.eq.bell3.gain_db = 2.0;
+    s.eq.bell3.placement = Placement::Side;
+    s.eq.high_shelf.gain_db = 1.0;
+    s.compressor.on = true;
+    s.compressor.threshold_db = -24.0;
+    s.compressor.auto_release = true;
+    s.stereo.width_pct = 130.0;
+    s.stereo.mono_bass = true;
+    s.limiter.drive_db = 8.0;
+    s.limiter.auto_release = true;
+    s.output.gain_db = -0.5;
+    s.output.dither_bits = 16;
+    s.output.noise_shaping = true;
+    s.output.listen = listen;
+    s
+}
+
+/// Renders `input` in blocks from `next_block`, applying `changes` (frame, settings) at their
+/// frames (blocks are split there, as a host splits at automation points).
+fn render(
+    input: &[Vec<f32>; 2],
+    start: &MasterSettings,
+    changes: &[(usize, MasterSettings)],
+    mut next_block: impl FnMut() -> usize,
+) -> [Vec<f32>; 2] {
+    let mut chain = MasterChain::with_settings(SR, 2, start).unwrap();
+    let mut out = input.clone();
+    let frames = out[0].len();
+    let mut pos = 0;
+    let mut next_change = 0;
+    while pos < frames {
+        while next_change < changes.len() && changes[next_change].0 == pos {
+            chain.set(&changes[next_change].1);
+            next_change += 1;
+        }
+        let mut n = next_block().max(1).min(frames - pos);
+        if let Some((at, _)) = changes.get(next_change) {
+            n = n.min(at - pos);
+        }
+        let [l, r] = &mut out;
+        chain.process(&mut [&mut l[pos..pos + n], &mut r[pos..pos + n]]);
+        pos += n;
+    }
+    out
+}
+
+fn largest_difference(a: &[Vec<f32>; 2], b: &[Vec<f32>; 2]) -> f32 {
+    a.iter()
+        .zip(b)
+        .flat_map(|(x, y)| x.iter().zip(y).map(|(p, q)| (p - q).abs()))
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn every_partition_gives_the_same_output_bit_for_bit() {
+    let input = programme(150_000, 1);
+    for (phase, listen) in [
+        (Phase::Minimum, Listen::Processed),
+        (Phase::Minimum, Listen::MatchedBypass),
+        (Phase::Linear, Listen::Delta),
+    ] {
+        let start = busy_settings(phase, listen);
+        // Automation at fixed frames: drive, an EQ gain, the trim and width glide from there.
+        let mut later = start;
+        later.limiter.drive_db = 11.0;
+        later.eq.bell2.gain_db = -2.0;
+        later.input.gain_db = 0.5;
+        later.stereo.width_pct = 90.0;
+        later.compressor.ratio = 3.0;
+        let mut last = later;
+        last.output.listen = Listen::Processed;
+        let changes = [(40_000, later), (97_777, last)];
+        let reference = render(&input, &start, &changes, || usize::MAX);
+        let mut rng = SmallRng::seed_from_u64(7);
+        let mut cases: Vec<(String, [Vec<f32>; 2])> = Vec::new();
+        for block in [1usize, 7, 64, 512, 4096, 65_536] {
+            cases.push((
+                format!("{block}"),
+                render(&input, &start, &changes, || block),
+            ));
+        }
+        cases.push((
+            "random".into(),
+            render(&input, &start, &changes, || rng.random_range(1..=5000)),
+        ));
+        for (name, out) in &cases {
+            let diff = largest_difference(&reference, out);
+            assert!(
+                diff == 0.0,
+                "{phase:?}/{listen:?}: blocks of {name} differ from one pass by {diff}"
+            );
+        }
+        // The chain really worked: limiting, compression, dither grid.
+        let peak = reference[0].iter().fold(0.0f32, |m, &x| m.max(x.abs()));
+        assert!(peak > 0.5, "output peak {peak}");
+    }
+}
+
+#[test]
+fn channel_counts_it_cannot_take_are_refused() {
+    for channels in [0, 3, 6] {
+        let err = MasterChain::new(SR, channels).err().expect("refused");
+        assert!(err.to_string().contains("mono or stereo"), "{err}");
+    }
+    assert!(MasterChain::new(1_000.0, 2).is_err());
+    assert!(MasterChain::new(f64::NAN, 2).is_err());
+    for sr in [8_000.0, 44_100.0, 384_000.0] {
+        let mut chain = MasterChain::new(sr, 1).unwrap();
+        let mut x = vec![0.5f32; 3000];
+        chain.process(&mut [&mut x]);
+        assert!(x.iter().all(|s| s.is_finite()));
+    }
+    let mut stereo = crate::stereo::Stereo::new(SR);
+    assert!(Processor::prepare(&mut stereo, SR, 1).is_err());
+}
+
+#[test]
+fn garbage_in_gives_finite_output_under_the_ceiling() {
+    let mut chain =
+        MasterChain::with_settings(SR, 2, &busy_settings(Phase::Minimum, Listen::Processed))
+            .unwrap();
+    let mut l: Vec<f32> = (0..20_000)
+        .map(|i| match i % 5 {
+            0 => f32::NAN,
+            1 => f32::INFINITY,
+            2 => 1e-40,
+            3 => 1e30,
+            _ => -1.0,
+        })
+        .collect();
+    let mut r = l.clone();
+    chain.process(&mut [&mut l, &mut r]);
+    let ceiling = crate::level::db_to_gain(-1.0);
+    for s in l.iter().chain(&r) {
+        assert!(s.is_finite() && s.abs() <= ceiling, "{s}");
+    }
+}
+
+#[test]
+fn latency_matches_latency_for() {
+    for phase in [Phase::Minimum, Phase::Linear] {
+        for lookahead in [0.5, 1.5, 5.0] {
+            for sr in [44_100.0, 48_000.0, 96_000.0, 192_000.0] {
+                let mut s = MasterSettings::default();
+                s.eq.phase = phase;
+                s.limiter.lookahead_ms = lookahead;
+                let chain = MasterChain::with_settings(sr, 2, &s).unwrap();
+                assert_eq!(chain.latency_samples(), MasterChain::latency_for(sr, &s));
+            }
+        }
+    }
+}
+
+#[test]
+fn settings_files_round_trip_and_errors_name_the_key() {
+    let s = busy_settings(Phase::Linear, Listen::Processed);
+    let text = s.to_toml();
+    assert!(text.contains("version = 1"), "{text}");
+    assert_eq!(MasterSettings::from_toml(&text).unwrap(), s);
+    // A file without a version (0) is migrated; missing keys take their defaults.
+    let old = MasterSettings::from_toml("[limiter]\ndrive_db = 3.0\n").unwrap();
+    assert_eq!(old.limiter.drive_db, 3.0);
+    assert_eq!(old.version, SETTINGS_VERSION);
+    let err = |t: &str| MasterSettings::from_toml(t).unwrap_err().to_string();
+    assert!(err("version = 99\n").contains("version"));
+    assert!(err("[limiter]\ndrive_db = \"loud\"\n").contains("drive_db"));
+    assert!(err("[limiter]\ndrive_db = 40.0\n").contains("limiter.drive_db"));
+    assert!(err("[limiter]\ndrvie_db = 4.0\n").contains("drvie_db"));
+    assert!(err("target = \"nowhere\"\n").contains("nowhere"));
+    assert!(err("[eq.high_cut]\nfreq_hz = 9000.0\nslope_db_per_octave = 36\n").contains("slope"));
+    assert!(err("not toml at all [").len() > 3);
+}
