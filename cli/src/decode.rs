@@ -178,9 +178,27 @@ fn is_aiff(path: &Path) -> bool {
         && &magic == b"FORM"
 }
 
+thread_local! {
+    /// Set while decoder code runs under [`guard`]: its panics become errors and print nothing.
+    static IN_DECODER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Installs a panic hook that stays silent for panics inside [`guard`] (they are reported as
+/// one-line errors) and prints every other panic as Rust normally does.
+pub fn quiet_decoder_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !IN_DECODER.with(|f| f.get()) {
+            default(info);
+        }
+    }));
+}
+
 /// Runs decoder code, turning a panic inside it into an error: a hostile file must never take
 /// the whole batch down.
 fn guard<T>(f: impl FnOnce() -> T) -> Result<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
-        .map_err(|_| anyhow!("the decoder failed on malformed data"))
+    IN_DECODER.with(|flag| flag.set(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    IN_DECODER.with(|flag| flag.set(false));
+    result.map_err(|_| anyhow!("the decoder failed on malformed data"))
 }

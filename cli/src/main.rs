@@ -1,25 +1,33 @@
 //! `lathe`: Lathe's DSP offline.
 //!
 //! ```text
-//! lathe analyze FILE... [--json] [--target NAME]
+//! lathe analyze FILE|FOLDER... [--json] [--target NAME] [--jobs N]
+//! lathe master IN -o OUT [--preset NAME] [--settings FILE] [--set "Name=value"]...
+//!              [--target LUFS|PLATFORM] [--ceiling DBTP] [--bits 16|24|32] [--json]
+//! lathe master --print-settings [--preset NAME] ...
 //! lathe session [--json] [--watch] [--group NAME] [--interval-ms MS] [--reset]
 //! ```
 //! `analyze` reads WAV, AIFF, FLAC and MP3; prints loudness, peaks, dynamics, stereo and QC
 //! findings as Lathe Meter measures them. Exit status: 0 all good, 1 a file could not be read,
 //! 2 usage, 3 a file misses the target.
 //!
+//! `master` runs Lathe Master's chain (`lathe_dsp::master`) over a file: see `master.rs`.
+//!
 //! `session` prints every running Lathe Meter instance (all DAWs, all processes of this user).
 
 mod decode;
+mod master;
 mod session;
 
 use anyhow::Result;
+use clap::{Parser, Subcommand};
 use decode::AudioFile;
 use lathe_dsp::analyzer::{Analyzer, AnalyzerConfig, ProgramReport};
 use lathe_dsp::targets::{self, Target, Verdict};
+use rayon::prelude::*;
 use serde_json::{Value, json};
 use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Files shorter than this get no progress display (s).
 const PROGRESS_MIN_S: f64 = 30.0;
@@ -202,90 +210,135 @@ fn print_text(file: &str, a: &FileAnalysis, target: Option<(&Target, Verdict)>) 
     }
 }
 
-fn usage() -> ! {
-    eprintln!("usage: lathe analyze FILE... [--json] [--target NAME]");
-    eprintln!(
-        "       lathe session [--json] [--watch] [--group NAME] [--interval-ms MS] [--reset]"
-    );
-    eprintln!(
-        "targets: {}",
-        targets::TARGETS
-            .iter()
-            .map(|t| t.id)
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    std::process::exit(2);
+/// Lathe: mastering, metering and deliverables on Lathe's DSP.
+#[derive(Parser)]
+#[command(name = "lathe", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
 }
 
-fn parse_session(rest: &[String]) -> session::SessionArgs {
-    let mut args = session::SessionArgs {
-        json: false,
-        watch: false,
-        group: None,
-        interval: std::time::Duration::from_millis(500),
-        reset: false,
-    };
-    let mut it = rest.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--json" => args.json = true,
-            "--watch" => args.watch = true,
-            "--reset" => args.reset = true,
-            "--group" => args.group = Some(it.next().unwrap_or_else(|| usage()).clone()),
-            "--interval-ms" => {
-                let ms: u64 = it
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .filter(|&ms| (10..=60_000).contains(&ms))
-                    .unwrap_or_else(|| usage());
-                args.interval = std::time::Duration::from_millis(ms);
-            }
-            _ => usage(),
-        }
-    }
-    args
+#[derive(Subcommand)]
+enum Commands {
+    /// Measure files as Lathe Meter does: loudness, peaks, dynamics, stereo, QC.
+    Analyze(AnalyzeArgs),
+    /// Master a file with Lathe Master's chain (the plugin's output, bit for bit).
+    Master(master::MasterArgs),
+    /// Show every running Lathe Meter instance.
+    Session(SessionCli),
 }
 
-fn main() {
-    // Decoder panics on hostile files are caught and reported as errors; keep stderr clean.
-    std::panic::set_hook(Box::new(|_| {}));
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some((command, rest)) = args.split_first() else {
-        usage()
-    };
-    if command == "session" {
-        std::process::exit(session::run(&parse_session(rest)));
-    }
-    if command != "analyze" {
-        usage();
-    }
-    let mut json_out = false;
-    let mut target = None;
-    let mut files = Vec::new();
-    let mut it = rest.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--json" => json_out = true,
-            "--target" => {
-                let name = it.next().unwrap_or_else(|| usage());
-                target = Some(targets::find(name).unwrap_or_else(|| {
-                    eprintln!("lathe: unknown target {name:?}");
-                    usage()
-                }));
-            }
-            s if s.starts_with("--") => usage(),
-            _ => files.push(a.clone()),
+#[derive(clap::Args)]
+struct AnalyzeArgs {
+    /// Audio files (WAV, AIFF, FLAC, MP3, Ogg Vorbis) or folders to walk for them.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// One JSON object per file per line.
+    #[arg(long)]
+    json: bool,
+    /// Judge each file against a delivery target.
+    #[arg(long, value_name = "NAME", value_parser = known_target)]
+    target: Option<&'static Target>,
+    /// Files measured at once (default: all cores).
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+}
+
+#[derive(clap::Args)]
+struct SessionCli {
+    /// One JSON object per instance.
+    #[arg(long)]
+    json: bool,
+    /// Keep printing.
+    #[arg(long)]
+    watch: bool,
+    /// Only this group.
+    #[arg(long, value_name = "NAME")]
+    group: Option<String>,
+    /// Refresh interval for --watch (ms, 10…60000).
+    #[arg(long, value_name = "MS", default_value_t = 500,
+          value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    interval_ms: u64,
+    /// Ask every instance to reset its meters.
+    #[arg(long)]
+    reset: bool,
+}
+
+/// A delivery target by id (`spotify`, `apple-music`, …).
+fn known_target(name: &str) -> Result<&'static Target, String> {
+    targets::find(name).ok_or_else(|| {
+        let ids: Vec<&str> = targets::TARGETS.iter().map(|t| t.id).collect();
+        format!("unknown target {name:?} (one of {})", ids.join(", "))
+    })
+}
+
+/// Audio file extensions `analyze` picks up when walking a folder.
+const AUDIO_EXTENSIONS: &[&str] = &["wav", "wave", "aif", "aiff", "flac", "mp3", "ogg"];
+
+/// The files to measure: files as given, folders walked (sorted, so the order is stable).
+fn expand(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found = Vec::new();
+            walk(p, &mut found);
+            found.sort();
+            out.extend(found);
+        } else {
+            out.push(p.clone());
         }
     }
+    out
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            walk(&path, out);
+        } else if path
+            .extension()
+            .and_then(|x| x.to_str())
+            .is_some_and(|x| AUDIO_EXTENSIONS.contains(&x.to_ascii_lowercase().as_str()))
+        {
+            out.push(path);
+        }
+    }
+}
+
+fn run_analyze(args: &AnalyzeArgs) -> i32 {
+    let files = expand(&args.files);
     if files.is_empty() {
-        usage();
+        eprintln!("lathe: no audio files found");
+        return 1;
     }
-    let over = target.map_or(-1.0, |t: &Target| t.true_peak_max_dbtp);
-    let progress = std::io::stderr().is_terminal();
+    let target = args.target;
+    let over = target.map_or(-1.0, |t| t.true_peak_max_dbtp);
+    // Progress lines only when one file is measured at a time on a terminal.
+    let progress = std::io::stderr().is_terminal() && files.len() == 1;
+    let pool = match rayon::ThreadPoolBuilder::new()
+        .num_threads(args.jobs.unwrap_or(0))
+        .build()
+    {
+        Ok(pool) => pool,
+        Err(e) => {
+            eprintln!("lathe: cannot start worker threads: {e}");
+            return 1;
+        }
+    };
+    let results: Vec<Result<FileAnalysis>> = pool.install(|| {
+        files
+            .par_iter()
+            .map(|f| analyze(f, over, progress))
+            .collect()
+    });
     let mut code = 0;
-    for file in &files {
-        match analyze(Path::new(file), over, progress) {
+    for (file, result) in files.iter().zip(results) {
+        let name = file.display().to_string();
+        match result {
             Ok(a) => {
                 let verdict = target.map(|t| {
                     (
@@ -296,10 +349,10 @@ fn main() {
                         ),
                     )
                 });
-                if json_out {
-                    println!("{}", to_json(file, &a, verdict));
+                if args.json {
+                    println!("{}", to_json(&name, &a, verdict));
                 } else {
-                    print_text(file, &a, verdict);
+                    print_text(&name, &a, verdict);
                 }
                 if let Some((_, v)) = verdict
                     && !(v.loudness_ok && v.true_peak_ok)
@@ -309,11 +362,35 @@ fn main() {
                 }
             }
             Err(e) => {
-                eprintln!("lathe: {file}: {e:#}");
+                eprintln!("lathe: {name}: {e:#}");
                 code = 1;
             }
         }
     }
+    code
+}
+
+fn main() {
+    decode::quiet_decoder_panics();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version print and exit 0; usage errors exit 2.
+            let _ = e.print();
+            std::process::exit(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let code = match cli.command {
+        Commands::Analyze(args) => run_analyze(&args),
+        Commands::Master(args) => master::run(&args),
+        Commands::Session(s) => session::run(&session::SessionArgs {
+            json: s.json,
+            watch: s.watch,
+            group: s.group,
+            interval: std::time::Duration::from_millis(s.interval_ms),
+            reset: s.reset,
+        }),
+    };
     std::process::exit(code);
 }
 

@@ -1,37 +1,21 @@
-//! Loudness target assist: the limiter drive that brings a recorded passage to a target
-//! integrated loudness.
+//! Loudness target assist: the limiter drive that brings a passage to a target integrated
+//! loudness.
 //!
-//! The plugin records the limiter's input (before the drive) while the user plays a passage;
-//! this module then renders that passage through a fresh limiter with the same settings at
-//! trial drives and measures the output's integrated loudness (BS.1770-4, the same meter as
-//! everywhere in Lathe). Output loudness never falls as drive rises, so bisection over
-//! 0…24 dB finds the drive to within a thousandth of a dB in 15 renders. Runs off the audio
-//! thread (it allocates).
+//! The passage (the plugin records the chain's input while the user plays; `lathe master`
+//! streams the whole file) is rendered through a fresh [`MasterChain`] with the settings in use
+//! at trial drives, and the output's integrated loudness (BS.1770-4, the same meter as
+//! everywhere in Lathe) is measured. Output loudness never falls as drive rises, so bisection
+//! over 0…24 dB finds the drive to within a thousandth of a dB in 15 renders. Runs off the
+//! audio thread (it allocates).
 
-use crate::limiter::TruePeakLimiter;
 use crate::loudness::LoudnessMeter;
+use crate::master::{MasterChain, MasterSettings};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Largest drive the search may choose (the Drive parameter's range), in dB.
 pub const MAX_DRIVE_DB: f32 = 24.0;
 /// Bisection steps: 24 dB / 2^15 < 0.001 dB.
 const STEPS: usize = 15;
-
-/// The limiter and output settings the passage is rendered with.
-#[derive(Debug, Clone, Copy)]
-pub struct LearnSettings {
-    /// Sample rate of the passage (Hz).
-    pub sample_rate_hz: f64,
-    /// Limiter lookahead (ms).
-    pub lookahead_ms: f32,
-    /// Limiter ceiling (dBTP).
-    pub ceiling_dbtp: f32,
-    /// Limiter release (ms), when not automatic.
-    pub release_ms: f32,
-    /// Program-dependent release.
-    pub auto_release: bool,
-    /// Output gain after the limiter (dB).
-    pub output_gain_db: f32,
-}
 
 /// What the search found.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -45,50 +29,44 @@ pub struct Learned {
     pub reachable: bool,
 }
 
-/// Integrated output loudness (LUFS) of `passage` (planar channels) at `drive_db`.
-pub fn output_loudness(passage: &[&[f32]], settings: &LearnSettings, drive_db: f32) -> f64 {
+/// Integrated output loudness (LUFS) of `passage` (planar, 1 or 2 channels, at
+/// `sample_rate_hz`) through the chain with `settings` at `drive_db`. The chain's latency is
+/// compensated, so exactly the passage's own output is measured.
+pub fn output_loudness(
+    passage: &[&[f32]],
+    sample_rate_hz: f64,
+    settings: &MasterSettings,
+    drive_db: f32,
+) -> f64 {
     let channels = passage.len().clamp(1, 2);
-    let mut limiter =
-        TruePeakLimiter::new(settings.sample_rate_hz, channels, settings.lookahead_ms);
-    limiter.set_ceiling_dbtp(settings.ceiling_dbtp);
-    limiter.set_release_ms(settings.release_ms);
-    limiter.set_auto_release(settings.auto_release);
-    limiter.set_drive_db(drive_db);
-    limiter.reset();
-    let output_gain = crate::level::db_to_gain(settings.output_gain_db.min(0.0));
-    let mut meter = LoudnessMeter::new(settings.sample_rate_hz, channels);
+    let mut s = *settings;
+    s.limiter.drive_db = drive_db;
+    s.output.listen = crate::ab::Listen::Processed;
+    let Ok(mut chain) = MasterChain::with_settings(sample_rate_hz, channels, &s) else {
+        return f64::NEG_INFINITY;
+    };
+    let mut meter = LoudnessMeter::new(sample_rate_hz, channels);
     let frames = passage.first().map_or(0, |c| c.len());
-    let latency = limiter.latency_samples() as usize;
-    let mut block = vec![vec![0.0f32; 4096]; channels];
-    // Render the passage plus the latency's worth of silence so its end comes out, and meter
-    // only the delayed passage itself.
+    let latency = chain.latency_samples() as usize;
+    const BLOCK: usize = 4096;
+    let mut block = vec![vec![0.0f32; BLOCK]; channels];
     let mut pos = 0;
     let mut emitted = 0;
     while emitted < frames {
-        let n = 4096.min(frames + latency - pos);
+        let n = BLOCK.min(frames + latency - pos);
         for (c, b) in block.iter_mut().enumerate() {
-            for (j, s) in b[..n].iter_mut().enumerate() {
-                *s = passage[c].get(pos + j).copied().unwrap_or(0.0);
+            for (j, x) in b[..n].iter_mut().enumerate() {
+                *x = passage[c].get(pos + j).copied().unwrap_or(0.0);
             }
         }
-        {
-            let mut views: Vec<&mut [f32]> = block.iter_mut().map(|b| &mut b[..n]).collect();
-            limiter.process(&mut views);
-        }
+        let mut views: Vec<&mut [f32]> = block.iter_mut().map(|b| &mut b[..n]).collect();
+        chain.process(&mut views);
         // Output frames [pos, pos + n) are input frames [pos − latency, …).
         let skip = latency.saturating_sub(pos).min(n);
         let take = (n - skip).min(frames - emitted);
         if take > 0 {
-            let views: Vec<&[f32]> = block
-                .iter_mut()
-                .map(|b| {
-                    b[skip..skip + take]
-                        .iter_mut()
-                        .for_each(|s| *s *= output_gain);
-                    &b[skip..skip + take]
-                })
-                .collect();
-            meter.process(&views);
+            let out: Vec<&[f32]> = views.iter().map(|v| &v[skip..skip + take]).collect();
+            meter.process(&out);
             emitted += take;
         }
         pos += n;
@@ -100,10 +78,36 @@ pub fn output_loudness(passage: &[&[f32]], settings: &LearnSettings, drive_db: f
 /// has no gated loudness (silence).
 pub fn drive_for_target(
     passage: &[&[f32]],
-    settings: &LearnSettings,
+    sample_rate_hz: f64,
+    settings: &MasterSettings,
     target_lufs: f64,
 ) -> Option<Learned> {
-    let low = output_loudness(passage, settings, 0.0);
+    drive_for_target_unless(
+        passage,
+        sample_rate_hz,
+        settings,
+        target_lufs,
+        &AtomicBool::new(false),
+    )
+}
+
+/// [`drive_for_target`] that gives up (returns `None`) soon after `cancel` is set: it is
+/// checked before every trial render.
+pub fn drive_for_target_unless(
+    passage: &[&[f32]],
+    sample_rate_hz: f64,
+    settings: &MasterSettings,
+    target_lufs: f64,
+    cancel: &AtomicBool,
+) -> Option<Learned> {
+    let loudness = |drive: f32| {
+        if cancel.load(Ordering::Relaxed) {
+            None
+        } else {
+            Some(output_loudness(passage, sample_rate_hz, settings, drive))
+        }
+    };
+    let low = loudness(0.0)?;
     if !low.is_finite() {
         return None;
     }
@@ -114,7 +118,7 @@ pub fn drive_for_target(
             reachable: (low - target_lufs).abs() < 0.05,
         });
     }
-    let high = output_loudness(passage, settings, MAX_DRIVE_DB);
+    let high = loudness(MAX_DRIVE_DB)?;
     if high <= target_lufs {
         return Some(Learned {
             drive_db: MAX_DRIVE_DB,
@@ -126,7 +130,7 @@ pub fn drive_for_target(
     let mut best = (MAX_DRIVE_DB, high);
     for _ in 0..STEPS {
         let mid = 0.5 * (lo + hi);
-        let l = output_loudness(passage, settings, mid);
+        let l = loudness(mid)?;
         if (l - target_lufs).abs() < (best.1 - target_lufs).abs() {
             best = (mid, l);
         }
@@ -147,15 +151,8 @@ pub fn drive_for_target(
 mod tests {
     use super::*;
 
-    fn settings() -> LearnSettings {
-        LearnSettings {
-            sample_rate_hz: 48_000.0,
-            lookahead_ms: 1.5,
-            ceiling_dbtp: -1.0,
-            release_ms: 100.0,
-            auto_release: true,
-            output_gain_db: 0.0,
-        }
+    fn settings() -> MasterSettings {
+        MasterSettings::default()
     }
 
     /// A programme-like passage: a few tones with a slow level contour plus noise bursts.
@@ -198,24 +195,22 @@ mod tests {
         let views: Vec<&[f32]> = p.iter().map(|c| c.as_slice()).collect();
         let s = settings();
         for target in [-16.0, -14.0, -9.0] {
-            let learned = drive_for_target(&views, &s, target).unwrap();
+            let learned = drive_for_target(&views, 48_000.0, &s, target).unwrap();
             assert!(learned.reachable, "{target}: {learned:?}");
-            // Render at the learned drive the way the plugin does and measure with ebur128.
-            let mut limiter = TruePeakLimiter::new(48_000.0, 2, s.lookahead_ms);
-            limiter.set_ceiling_dbtp(s.ceiling_dbtp);
-            limiter.set_release_ms(s.release_ms);
-            limiter.set_auto_release(s.auto_release);
-            limiter.set_drive_db(learned.drive_db);
-            limiter.reset();
-            let latency = limiter.latency_samples() as usize;
+            // Render at the learned drive through a chain in odd blocks, then measure with
+            // ebur128.
+            let mut set = s;
+            set.limiter.drive_db = learned.drive_db;
+            let mut chain = MasterChain::with_settings(48_000.0, 2, &set).unwrap();
+            let latency = chain.latency_samples() as usize;
             let mut out = p.clone();
             for c in &mut out {
                 c.extend(std::iter::repeat_n(0.0, latency));
             }
             {
                 let (a, b) = out.split_at_mut(1);
-                for (x, y) in a[0].chunks_mut(512).zip(b[0].chunks_mut(512)) {
-                    limiter.process(&mut [x, y]);
+                for (x, y) in a[0].chunks_mut(777).zip(b[0].chunks_mut(777)) {
+                    chain.process(&mut [x, y]);
                 }
             }
             let aligned: Vec<Vec<f32>> = out.iter().map(|c| c[latency..].to_vec()).collect();
@@ -241,15 +236,15 @@ mod tests {
     fn silence_and_unreachable_targets_are_reported() {
         let silence = [vec![0.0f32; 48_000], vec![0.0f32; 48_000]];
         let views: Vec<&[f32]> = silence.iter().map(|c| c.as_slice()).collect();
-        assert_eq!(drive_for_target(&views, &settings(), -14.0), None);
+        assert_eq!(drive_for_target(&views, 48_000.0, &settings(), -14.0), None);
         let p = passage(5);
         let views: Vec<&[f32]> = p.iter().map(|c| c.as_slice()).collect();
         // Far louder than a −1 dBTP ceiling allows: clamped at 24 dB, flagged unreachable.
-        let loud = drive_for_target(&views, &settings(), 0.0).unwrap();
+        let loud = drive_for_target(&views, 48_000.0, &settings(), 0.0).unwrap();
         assert_eq!(loud.drive_db, MAX_DRIVE_DB);
         assert!(!loud.reachable);
         // Quieter than the passage already is: no drive, flagged unreachable.
-        let quiet = drive_for_target(&views, &settings(), -60.0).unwrap();
+        let quiet = drive_for_target(&views, 48_000.0, &settings(), -60.0).unwrap();
         assert_eq!(quiet.drive_db, 0.0);
         assert!(!quiet.reachable);
     }

@@ -11,6 +11,8 @@
 //! ramps advance per sample. For the same settings applied at the same samples, any partition
 //! of the stream into blocks gives identical output.
 
+pub mod params;
+pub mod presets;
 mod settings;
 #[cfg(test)]
 mod tests;

@@ -87,7 +87,7 @@ pub fn check(
 }
 
 macro_rules! mono_or_stereo {
-    ($ty:ty, $name:literal, $new:expr) => {
+    ($ty:ty, $name:literal, |$sr:ident| $new:expr) => {
         impl Processor for $ty {
             fn prepare(
                 &mut self,
@@ -95,8 +95,8 @@ macro_rules! mono_or_stereo {
                 channels: usize,
             ) -> Result<(), PrepareError> {
                 check($name, sample_rate_hz, channels, 1..=2, "mono or stereo")?;
-                let new: fn(f64, usize) -> $ty = $new;
-                *self = new(sample_rate_hz, channels);
+                let $sr = sample_rate_hz;
+                *self = $new;
                 Ok(())
             }
             fn reset(&mut self) {
@@ -109,15 +109,13 @@ macro_rules! mono_or_stereo {
     };
 }
 
-mono_or_stereo!(crate::highpass::LowCut, "the low cut", |sr, _| {
+mono_or_stereo!(crate::highpass::LowCut, "the low cut", |sr| {
     crate::highpass::LowCut::new(sr)
 });
-mono_or_stereo!(
-    crate::compressor::GlueCompressor,
-    "the compressor",
-    |sr, _| { crate::compressor::GlueCompressor::new(sr) }
-);
-mono_or_stereo!(crate::dither::Dither, "the dither", |_, _| {
+mono_or_stereo!(crate::compressor::GlueCompressor, "the compressor", |sr| {
+    crate::compressor::GlueCompressor::new(sr)
+});
+mono_or_stereo!(crate::dither::Dither, "the dither", |_sr| {
     crate::dither::Dither::new()
 });
 

@@ -50,6 +50,10 @@ fn run() -> Result<()> {
         }
         "install" => install().map(|_| ()),
         "demo" => demo(),
+        "demo-mix" => {
+            let out = rest.first().context("demo-mix needs an output path")?;
+            write_demo_mix(Path::new(out)).map(|_| ())
+        }
         "test" => test::run(),
         "bench" => {
             for (package, bench) in [
@@ -192,6 +196,14 @@ pub fn build_clap_host() -> Result<PathBuf> {
         .join(format!("lathe-clap-host{}", std::env::consts::EXE_SUFFIX)))
 }
 
+/// Builds the `lathe` command-line tool (release, as users run it) and returns its path.
+pub fn build_lathe() -> Result<PathBuf> {
+    run_cmd(Command::new(env!("CARGO")).args(["build", "--release", "-p", "lathe-cli"]))?;
+    Ok(target_dir()
+        .join("release")
+        .join(format!("lathe{}", std::env::consts::EXE_SUFFIX)))
+}
+
 /// Builds the `lathe` command-line tool (debug) and returns its path.
 pub fn build_cli() -> Result<PathBuf> {
     run_cmd(Command::new(env!("CARGO")).args(["build", "-p", "lathe-cli"]))?;
@@ -218,6 +230,25 @@ fn write_wav(path: &Path, audio: &[Vec<f32>], sample_rate: u32) -> Result<()> {
     Ok(())
 }
 
+/// Synthesises the demo song from its score into `path` (24-bit WAV).
+fn write_demo_mix(path: &Path) -> Result<()> {
+    let score_path = workspace_root().join("assets/demo/song.txt");
+    let score = std::fs::read_to_string(&score_path)?;
+    let mix = demo_mix::render(&score)?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    write_wav(path, &mix, demo_mix::SAMPLE_RATE)?;
+    println!(
+        "== synthesised {} ({:.1} s, stereo, {} Hz, 24-bit) from {}",
+        path.display(),
+        mix[0].len() as f64 / f64::from(demo_mix::SAMPLE_RATE),
+        demo_mix::SAMPLE_RATE,
+        score_path.display()
+    );
+    Ok(())
+}
+
 /// Builds (release), installs, synthesises the demo song and plays it through the built plugins
 /// in the project's CLAP host.
 fn demo() -> Result<()> {
@@ -227,18 +258,19 @@ fn demo() -> Result<()> {
     install()?;
     let out_dir = target_dir().join("demo");
     std::fs::create_dir_all(&out_dir)?;
-    let score_path = workspace_root().join("assets/demo/song.txt");
-    let score = std::fs::read_to_string(&score_path)?;
-    let mix = demo_mix::render(&score)?;
     let mix_path = out_dir.join("mix.wav");
-    write_wav(&mix_path, &mix, demo_mix::SAMPLE_RATE)?;
-    println!(
-        "== synthesised {} ({:.1} s, stereo, {} Hz, 24-bit) from {}",
-        mix_path.display(),
-        mix[0].len() as f64 / f64::from(demo_mix::SAMPLE_RATE),
-        demo_mix::SAMPLE_RATE,
-        score_path.display()
-    );
+    write_demo_mix(&mix_path)?;
+    let lathe = build_lathe()?;
+    let master_path = out_dir.join("mix-mastered-spotify.wav");
+    println!("== lathe master --target spotify --bits 24 (the main job, offline)");
+    run_cmd(
+        Command::new(&lathe)
+            .arg("master")
+            .arg(&mix_path)
+            .arg("-o")
+            .arg(&master_path)
+            .args(["--target", "spotify", "--bits", "24"]),
+    )?;
     let host = build_clap_host()?;
     let bundled = target_dir().join("bundled");
     let jobs: [(&str, &str, &str, &[&str]); 3] = [

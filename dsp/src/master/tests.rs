@@ -10,9 +10,9 @@ const SR: f64 = 48_000.0;
 /// loud enough to keep the compressor and the limiter working.
 fn programme(frames: usize, seed: u64) -> [Vec<f32>; 2] {
     let mut rng = SmallRng::seed_from_u64(seed);
-    let mut out = [vec![0.0f32; frames], vec![0.0f32; frames]];
+    let [mut left, mut right] = [vec![0.0f32; frames], vec![0.0f32; frames]];
     let mut env = 0.0f32;
-    for i in 0..frames {
+    for (i, (l, r)) in left.iter_mut().zip(right.iter_mut()).enumerate() {
         let t = i as f32 / SR as f32;
         if i % 12_000 == 0 {
             env = 1.0;
@@ -22,10 +22,10 @@ fn programme(frames: usize, seed: u64) -> [Vec<f32>; 2] {
         let bass = 0.3 * (2.0 * std::f32::consts::PI * 82.4 * t).sin();
         let n1: f32 = rng.random_range(-0.25..0.25);
         let n2: f32 = rng.random_range(-0.25..0.25);
-        out[0][i] = 0.6 * kick + bass + n1;
-        out[1][i] = 0.6 * kick + bass * 0.8 + n2;
+        *l = 0.6 * kick + bass + n1;
+        *r = 0.6 * kick + bass * 0.8 + n2;
     }
-    out
+    [left, right]
 }
 
 /// Every stage working.

@@ -108,6 +108,23 @@ pub struct MasterEditor {
     limiter_history: VecDeque<f32>,
     comp_history: VecDeque<f32>,
     learn: presets::LearnState,
+    /// Settings file import/export: what is being done, the path typed, and the last result.
+    file_action: Option<FileAction>,
+    file_path: String,
+    file_message: String,
+}
+
+/// Import or export of a settings file.
+#[derive(Clone, Copy, PartialEq)]
+enum FileAction {
+    Export,
+    Import,
+}
+
+/// Where settings files go by default.
+fn default_settings_path() -> String {
+    let home = std::env::var("HOME").unwrap_or_else(|_| ".".into());
+    format!("{home}/lathe-master.toml")
 }
 
 pub fn create(
@@ -135,6 +152,9 @@ pub fn create(
             limiter_history: VecDeque::with_capacity(panels::HISTORY_FRAMES),
             comp_history: VecDeque::with_capacity(panels::HISTORY_FRAMES),
             learn: presets::LearnState::default(),
+            file_action: None,
+            file_path: default_settings_path(),
+            file_message: String::new(),
         },
     )
 }
@@ -245,9 +265,17 @@ impl NiceEguiApp for MasterEditor {
                             .selected_text("Presets")
                             .show_ui(ui, |ui| {
                                 for preset in presets::PRESETS {
-                                    if ui.selectable_label(false, preset.name).clicked() {
-                                        presets::apply(preset, &p, &gui);
+                                    let label = format!("{} ({})", preset.name, preset.description);
+                                    if ui.selectable_label(false, label).clicked() {
+                                        presets::apply_settings(&preset.settings(), &p, &gui);
                                     }
+                                }
+                                ui.separator();
+                                if ui.selectable_label(false, "Export settings…").clicked() {
+                                    self.file_action = Some(FileAction::Export);
+                                }
+                                if ui.selectable_label(false, "Import settings…").clicked() {
+                                    self.file_action = Some(FileAction::Import);
                                 }
                             });
                         let latency = self.shared.latency_samples.load(Ordering::Relaxed);
@@ -261,6 +289,32 @@ impl NiceEguiApp for MasterEditor {
                         );
                     });
                 });
+                if let Some(action) = self.file_action {
+                    ui.horizontal(|ui| {
+                        let verb = if action == FileAction::Export { "Export to" } else { "Import from" };
+                        ui.label(verb);
+                        ui.add(egui::TextEdit::singleline(&mut self.file_path).desired_width(360.0));
+                        if ui.button(if action == FileAction::Export { "Export" } else { "Import" }).clicked() {
+                            let path = std::path::Path::new(&self.file_path);
+                            let result = if action == FileAction::Export {
+                                presets::export_settings(&p, path)
+                            } else {
+                                presets::import_settings(&p, &gui, path)
+                            };
+                            self.file_message = match result {
+                                Ok(()) => format!("{} {}", if action == FileAction::Export { "Exported to" } else { "Imported" }, path.display()),
+                                Err(e) => e,
+                            };
+                            self.file_action = None;
+                        }
+                        if ui.button("Cancel").clicked() {
+                            self.file_action = None;
+                        }
+                    });
+                }
+                if !self.file_message.is_empty() {
+                    ui.label(egui::RichText::new(&self.file_message).color(ui_common::DIM_TEXT));
+                }
                 ui.add_space(6.0);
                 // Level-matched A/B: the big control users keep reaching for.
                 ui.horizontal(|ui| {

@@ -4,6 +4,10 @@ use lathe_dsp::ab::Listen;
 use lathe_dsp::dither::DitherBits;
 use lathe_dsp::eq::{self, BandKind, Placement, Slope};
 use lathe_dsp::limiter::{MAX_LOOKAHEAD_MS, MIN_LOOKAHEAD_MS};
+use lathe_dsp::master::{
+    BandSettings, CompressorSettings, CutSettings, EqSettings, InputSettings, LimiterSettings,
+    LowCutMode, MasterSettings, OutputSettings, SETTINGS_VERSION, StereoSettings,
+};
 use lathe_dsp::stereo::{MAX_WIDTH, MONO_BASS_MAX_HZ, MONO_BASS_MIN_HZ};
 use lathe_plugin_common::TargetChoice;
 use nice_plug::prelude::*;
@@ -669,11 +673,106 @@ impl Default for MasterParams {
     }
 }
 
-/// The integrated loudness Learn aims at for a target (LUFS): the target's own, or −9 LUFS for
-/// "CD / club", which has no normalisation (a loud master).
-pub fn learn_target_lufs(choice: TargetChoice) -> f64 {
-    choice.target().integrated_lufs.unwrap_or(LOUD_MASTER_LUFS)
+impl LowCutChoice {
+    fn mode(self) -> LowCutMode {
+        match self {
+            Self::Off => LowCutMode::Off,
+            Self::Dc => LowCutMode::Dc,
+            Self::Sub20 => LowCutMode::Sub20,
+            Self::Sub30 => LowCutMode::Sub30,
+        }
+    }
 }
 
-/// Integrated loudness of a loud CD / club master (LUFS).
-pub const LOUD_MASTER_LUFS: f64 = -9.0;
+impl EqBandParams {
+    fn settings(&self) -> BandSettings {
+        BandSettings {
+            on: self.on.value(),
+            freq_hz: self.freq_hz.value(),
+            gain_db: self.gain_db.value(),
+            q: self.q.value(),
+            placement: self.placement.value().placement(),
+        }
+    }
+}
+
+impl EqCutParams {
+    fn settings(&self) -> CutSettings {
+        CutSettings {
+            on: self.on.value(),
+            freq_hz: self.freq_hz.value(),
+            slope_db_per_octave: match self.slope.value() {
+                SlopeChoice::Db12 => 12,
+                SlopeChoice::Db24 => 24,
+                SlopeChoice::Db48 => 48,
+            },
+            placement: self.placement.value().placement(),
+        }
+    }
+}
+
+impl MasterParams {
+    /// The chain's settings from the parameters: the one place parameters meet the DSP. Called
+    /// for every block; never allocates.
+    pub fn settings(&self) -> MasterSettings {
+        let e = &self.eq;
+        let c = &self.comp;
+        MasterSettings {
+            version: SETTINGS_VERSION,
+            target: self.target.value().target().id,
+            input: InputSettings {
+                gain_db: self.input_gain_db.value(),
+                low_cut: self.low_cut.value().mode(),
+            },
+            eq: EqSettings {
+                on: e.on.value(),
+                phase: e.phase.value().phase(),
+                low_cut: e.low_cut.settings(),
+                low_shelf: e.low_shelf.settings(),
+                bell1: e.bell1.settings(),
+                bell2: e.bell2.settings(),
+                bell3: e.bell3.settings(),
+                high_shelf: e.high_shelf.settings(),
+                high_cut: e.high_cut.settings(),
+            },
+            compressor: CompressorSettings {
+                on: c.on.value(),
+                threshold_db: c.threshold_db.value(),
+                ratio: c.ratio.value(),
+                knee_db: c.knee_db.value(),
+                attack_ms: c.attack_ms.value(),
+                release_ms: c.release_ms.value(),
+                auto_release: c.auto_release.value(),
+                sidechain_hp: c.sidechain_hp.value(),
+                sidechain_hz: c.sidechain_hz.value(),
+                link_pct: c.link_pct.value(),
+                mix_pct: c.mix_pct.value(),
+                makeup_db: c.makeup_db.value(),
+            },
+            stereo: StereoSettings {
+                on: self.stereo_on.value(),
+                width_pct: self.width_pct.value(),
+                mono_bass: self.mono_bass.value(),
+                mono_below_hz: self.mono_below_hz.value(),
+            },
+            limiter: LimiterSettings {
+                on: self.limiter_on.value(),
+                drive_db: self.drive_db.value(),
+                ceiling_dbtp: self.ceiling_dbtp.value(),
+                release_ms: self.release_ms.value(),
+                auto_release: self.auto_release.value(),
+                lookahead_ms: self.lookahead_ms.value(),
+            },
+            output: OutputSettings {
+                gain_db: self.output_gain_db.value(),
+                dither_bits: match self.dither.value() {
+                    DitherChoice::Off => 0,
+                    DitherChoice::Bits24 => 24,
+                    DitherChoice::Bits16 => 16,
+                },
+                noise_shaping: self.noise_shaping.value(),
+                listen: self.ab.value().listen(),
+            },
+        }
+    }
+}

@@ -1,95 +1,67 @@
-//! Factory presets and the Learn workflow (editor side).
+//! Factory presets, settings import/export, and the Learn workflow (editor side).
 
-use crate::{LEARN_MAX_FRAMES, LearnBuffer, MasterParams, MasterShared, learn_target_lufs};
-use lathe_dsp::learn::{LearnSettings, Learned, drive_for_target};
-use lathe_plugin_common::TargetChoice;
-use nice_plug::context::gui::{GuiContext, ParamSetter};
-use nice_plug::prelude::{Param, Params};
-use std::sync::atomic::Ordering;
+use crate::{LEARN_MAX_FRAMES, LearnBuffer, MasterParams, MasterShared};
+use lathe_dsp::learn::{Learned, drive_for_target_unless};
+use lathe_dsp::master::{MasterSettings, params as spec};
+use nice_plug::context::gui::GuiContext;
+use nice_plug::prelude::Params;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
-/// A factory preset: every parameter goes back to its default, then these settings apply.
-pub struct Preset {
-    /// Name in the menu.
-    pub name: &'static str,
-    apply: fn(&MasterParams, &ParamSetter),
-}
+pub use lathe_dsp::master::presets::PRESETS;
 
-fn set<P: Param>(setter: &ParamSetter, param: &P, value: P::Plain) {
-    setter.begin_set_parameter(param);
-    setter.set_parameter(param, value);
-    setter.end_set_parameter(param);
-}
-
-fn delivery(p: &MasterParams, s: &ParamSetter, target: TargetChoice, ceiling: f32) {
-    set(s, &p.target, target);
-    set(s, &p.ceiling_dbtp, ceiling);
-    set(s, &p.limiter_on, true);
-}
-
-/// The factory presets, in menu order.
-pub const PRESETS: &[Preset] = &[
-    Preset {
-        name: "Streaming (-14 LUFS, -1 dBTP)",
-        apply: |p, s| delivery(p, s, TargetChoice::Spotify, -1.0),
-    },
-    Preset {
-        name: "Apple Music (-16 LUFS, -1 dBTP)",
-        apply: |p, s| delivery(p, s, TargetChoice::AppleMusic, -1.0),
-    },
-    Preset {
-        name: "Loud CD (-9 LUFS, -0.3 dBTP, 16-bit dither)",
-        apply: |p, s| {
-            delivery(p, s, TargetChoice::Cd, -0.3);
-            set(s, &p.dither, crate::DitherChoice::Bits16);
-            set(s, &p.noise_shaping, true);
-        },
-    },
-    Preset {
-        name: "EBU R128 (-23 LUFS, -1 dBTP)",
-        apply: |p, s| delivery(p, s, TargetChoice::EbuR128, -1.0),
-    },
-    Preset {
-        name: "Podcast (-16 LUFS, -1 dBTP)",
-        apply: |p, s| delivery(p, s, TargetChoice::Podcast, -1.0),
-    },
-    Preset {
-        name: "Vinyl pre-master (mono bass, no brickwall)",
-        apply: |p, s| {
-            set(s, &p.low_cut, crate::LowCutChoice::Sub20);
-            set(s, &p.mono_bass, true);
-            set(s, &p.mono_below_hz, 150.0);
-            set(s, &p.limiter_on, false);
-            set(s, &p.eq.high_cut.on, true);
-            set(s, &p.eq.high_cut.freq_hz, 18_000.0);
-        },
-    },
-    Preset {
-        name: "Glue only",
-        apply: |p, s| {
-            set(s, &p.comp.on, true);
-            set(s, &p.comp.threshold_db, -20.0);
-            set(s, &p.comp.ratio, 2.0);
-            set(s, &p.comp.attack_ms, 30.0);
-            set(s, &p.comp.auto_release, true);
-            set(s, &p.comp.mix_pct, 100.0);
-            set(s, &p.limiter_on, false);
-        },
-    },
-];
-
-/// Applies a preset: all parameters to their defaults, then the preset's own settings, each as
-/// one host gesture.
-pub fn apply(preset: &Preset, params: &MasterParams, gui: &GuiContext) {
-    for (_, ptr, _) in params.param_map() {
+/// Sets every parameter from `settings` (each as one host gesture), by the parameter names
+/// lathe-dsp's table shares with the plugin.
+pub fn apply_settings(settings: &MasterSettings, params: &MasterParams, gui: &GuiContext) {
+    let map = params.param_map();
+    for s in spec::specs() {
         // SAFETY: the pointers come from our own params object, which outlives the editor.
         unsafe {
-            gui.raw_begin_set_parameter(ptr);
-            gui.raw_set_parameter_normalized(ptr, ptr.default_normalized_value());
-            gui.raw_end_set_parameter(ptr);
+            let Some((_, ptr, _)) = map.iter().find(|(_, p, _)| p.name() == s.name) else {
+                continue;
+            };
+            let normalized = ptr.preview_normalized((s.get)(settings));
+            gui.raw_begin_set_parameter(*ptr);
+            gui.raw_set_parameter_normalized(*ptr, normalized);
+            gui.raw_end_set_parameter(*ptr);
         }
     }
-    (preset.apply)(params, &gui.param_setter());
+}
+
+/// Exports the current settings as a settings file.
+pub fn export_settings(params: &MasterParams, path: &std::path::Path) -> Result<(), String> {
+    std::fs::write(path, params.settings().to_toml())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Reads a settings file and applies it.
+pub fn import_settings(
+    params: &MasterParams,
+    gui: &GuiContext,
+    path: &std::path::Path,
+) -> Result<(), String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let settings = MasterSettings::from_toml(&text).map_err(|e| e.to_string())?;
+    apply_settings(&settings, params, gui);
+    Ok(())
+}
+
+/// The thread searching for the drive: named, cancelled and joined when the editor goes.
+pub struct Worker {
+    result: Arc<Mutex<Option<Option<Learned>>>>,
+    cancel: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.cancel.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Where Learn is.
@@ -103,7 +75,7 @@ pub enum LearnState {
     /// Waiting for the audio thread to hand the recording back.
     Stopping,
     /// A worker thread searches for the drive.
-    Computing(Arc<Mutex<Option<Option<Learned>>>>),
+    Computing(Worker),
     /// The last result, for the status line.
     Done(Option<Learned>, f64),
 }
@@ -138,33 +110,44 @@ impl LearnState {
         match self {
             LearnState::Stopping | LearnState::Recording => {
                 let buffer = shared.learn_done.pop()?;
-                let settings = LearnSettings {
-                    sample_rate_hz: buffer.sample_rate_hz,
-                    lookahead_ms: params.lookahead_ms.value(),
-                    ceiling_dbtp: params.ceiling_dbtp.value(),
-                    release_ms: params.release_ms.value(),
-                    auto_release: params.auto_release.value(),
-                    output_gain_db: params.output_gain_db.value(),
-                };
-                let target = learn_target_lufs(params.target.value());
-                let slot = Arc::new(Mutex::new(None));
-                let result = slot.clone();
-                std::thread::spawn(move || {
-                    let views: Vec<&[f32]> = buffer.channels[..buffer.used]
-                        .iter()
-                        .map(|c| &c[..buffer.frames])
-                        .collect();
-                    let learned = drive_for_target(&views, &settings, target);
-                    if let Ok(mut r) = result.lock() {
-                        *r = Some(learned);
+                let settings = params.settings();
+                let target = params.target.value().target().aim_lufs();
+                let result = Arc::new(Mutex::new(None));
+                let cancel = Arc::new(AtomicBool::new(false));
+                let (slot, stop) = (result.clone(), cancel.clone());
+                let thread = std::thread::Builder::new()
+                    .name("Lathe Master Learn".into())
+                    .spawn(move || {
+                        let views: Vec<&[f32]> = buffer.channels[..buffer.used]
+                            .iter()
+                            .map(|c| &c[..buffer.frames])
+                            .collect();
+                        let learned = drive_for_target_unless(
+                            &views,
+                            buffer.sample_rate_hz,
+                            &settings,
+                            target,
+                            &stop,
+                        );
+                        if let Ok(mut r) = slot.lock() {
+                            *r = Some(learned);
+                        }
+                    });
+                match thread {
+                    Ok(thread) => {
+                        *self = LearnState::Computing(Worker {
+                            result,
+                            cancel,
+                            thread: Some(thread),
+                        });
                     }
-                });
-                *self = LearnState::Computing(slot);
+                    Err(_) => *self = LearnState::Done(None, target),
+                }
                 None
             }
-            LearnState::Computing(slot) => {
-                let learned = slot.lock().ok()?.take()?;
-                let target = learn_target_lufs(params.target.value());
+            LearnState::Computing(worker) => {
+                let learned = worker.result.lock().ok()?.take()?;
+                let target = params.target.value().target().aim_lufs();
                 *self = LearnState::Done(learned, target);
                 learned.map(|l| l.drive_db)
             }
