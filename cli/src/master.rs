@@ -111,6 +111,20 @@ fn parse_target(text: &str, settings: &mut MasterSettings) -> Result<Aim> {
     })
 }
 
+/// The output file's word length: `--bits`, else the settings' dither, else 32-bit float.
+fn file_bits(args: &MasterArgs, settings: &MasterSettings) -> u16 {
+    match args.bits.as_deref() {
+        Some("16") => 16,
+        Some("24") => 24,
+        Some(_) => 32,
+        None => match settings.output.dither_bits {
+            16 => 16,
+            24 => 24,
+            _ => 32,
+        },
+    }
+}
+
 /// The settings the options describe, and the loudness target if one was given.
 fn build_settings(args: &MasterArgs) -> Result<(MasterSettings, Option<Aim>)> {
     let mut settings = match &args.preset {
@@ -136,12 +150,12 @@ fn build_settings(args: &MasterArgs) -> Result<(MasterSettings, Option<Aim>)> {
     };
     // Offline renders are what the listener gets: the processed signal.
     settings.output.listen = lathe_dsp::ab::Listen::Processed;
-    let bits = args.bits.as_deref().map(|b| b.parse::<u32>().unwrap_or(32));
-    match bits {
-        Some(16) => settings.output.dither_bits = 16,
-        Some(24) => settings.output.dither_bits = 24,
-        Some(_) => settings.output.dither_bits = 0,
-        None => {}
+    // Reducing the word length dithers (last in the chain); a float file keeps whatever dither
+    // the settings ask for.
+    match file_bits(args, &settings) {
+        16 => settings.output.dither_bits = 16,
+        24 => settings.output.dither_bits = 24,
+        _ => {}
     }
     settings.validate().map_err(|e| anyhow!("settings: {e}"))?;
     Ok((settings, aim))
@@ -209,11 +223,7 @@ fn run_inner(args: &MasterArgs) -> Result<i32> {
     }
 
     // Pass 2: render to a temporary file beside the output; measure what was written.
-    let bits = match settings.output.dither_bits {
-        16 => 16,
-        24 => 24,
-        _ => 32,
-    };
+    let bits = file_bits(args, &settings);
     let partial = partial_path(output);
     let stats = match render(input, &partial, sr, channels, &settings, bits, show) {
         Ok(stats) => stats,

@@ -10,6 +10,7 @@
 //! ```
 
 mod demo_mix;
+mod offline;
 mod test;
 
 use anyhow::{Context, Result, bail};

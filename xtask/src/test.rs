@@ -5,7 +5,9 @@
 //! abort the host process on any allocation inside `process`. Hosts run as separate processes so
 //! such an abort fails that step rather than the test runner.
 
-use crate::{PLUGINS, build_clap_host, bundle_all, run_cmd, target_dir, workspace_root};
+use crate::{
+    PLUGINS, build_clap_host, build_lathe, bundle_all, offline, run_cmd, target_dir, workspace_root,
+};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -277,6 +279,23 @@ pub fn run() -> Result<()> {
                 &alloc_dir,
             )
         });
+    }
+
+    let lathe = build_lathe();
+    steps.step("lathe master --target, read back by ffmpeg ebur128", || {
+        offline::targets_by_ffmpeg(lathe.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?)
+    });
+    if release_ok {
+        steps.step(
+            "offline = real time: lathe master vs Lathe Master.clap, blocks 1/64/512/4096/random",
+            || {
+                offline::offline_equals_realtime(
+                    lathe.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?,
+                    host.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?,
+                    &release_dir,
+                )
+            },
+        );
     }
 
     let python = python_env();

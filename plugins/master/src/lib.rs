@@ -313,6 +313,10 @@ impl Plugin for LatheMaster {
         self.params.clone()
     }
 
+    fn filter_state(state: &mut PluginState) {
+        migrate_state(state);
+    }
+
     fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
         editor::create(
             self.params.clone(),

@@ -11,6 +11,7 @@ use lathe_dsp::master::{
 use lathe_dsp::stereo::{MAX_WIDTH, MONO_BASS_MAX_HZ, MONO_BASS_MIN_HZ};
 use lathe_plugin_common::TargetChoice;
 use nice_plug::prelude::*;
+use std::sync::atomic::AtomicU32;
 
 /// What the listener hears (the level-matched A/B).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -563,6 +564,30 @@ pub struct MasterParams {
     /// First-order noise shaping of the dither.
     #[id = "noise_shaping"]
     pub noise_shaping: BoolParam,
+    /// Layout version of the saved state ([`STATE_VERSION`]); older states are migrated in
+    /// [`migrate_state`] before they load.
+    #[persist = "state-version"]
+    pub state_version: AtomicU32,
+}
+
+/// Version of the saved plugin state. Bump it when a parameter's meaning, range or ID changes,
+/// and teach [`migrate_state`] to bring older states forward; the fixtures under
+/// `tests/fixtures/state/` must keep loading with identical parameters and audio.
+pub const STATE_VERSION: u32 = 1;
+
+/// Brings a saved state of an older layout to [`STATE_VERSION`] (nice-plug's `filter_state`).
+/// Version 0 (states saved before the version was recorded) has the same parameters as 1.
+pub fn migrate_state(state: &mut nice_plug::prelude::PluginState) {
+    let version = state
+        .fields
+        .get("state-version")
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .unwrap_or(0);
+    if version < STATE_VERSION {
+        state
+            .fields
+            .insert("state-version".into(), STATE_VERSION.to_string());
+    }
 }
 
 impl Default for MasterParams {
@@ -669,6 +694,7 @@ impl Default for MasterParams {
             .with_value_to_string(formatters::v2s_f32_rounded(2)),
             dither: EnumParam::new("Dither", DitherChoice::Off),
             noise_shaping: BoolParam::new("Noise Shaping", false),
+            state_version: AtomicU32::new(STATE_VERSION),
         }
     }
 }
@@ -773,6 +799,59 @@ impl MasterParams {
                 noise_shaping: self.noise_shaping.value(),
                 listen: self.ab.value().listen(),
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lathe_dsp::master::params::{Kind, specs};
+
+    /// The CLI's parameter table (lathe-dsp) is the plugin's: same names in the same order,
+    /// same ranges and choice names, and `settings()` agrees with the table for every value.
+    #[test]
+    fn the_cli_parameter_table_is_the_plugins() {
+        let params = MasterParams::default();
+        let map = params.param_map();
+        let table = specs();
+        let names: Vec<String> = map
+            .iter()
+            .map(|(_, p, _)| unsafe { p.name() }.to_owned())
+            .collect();
+        let table_names: Vec<&str> = table.iter().map(|s| s.name).collect();
+        assert_eq!(names, table_names);
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        for round in 0..200 {
+            for ((_, ptr, _), spec) in map.iter().zip(&table) {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let normalized = if round == 0 {
+                    unsafe { ptr.default_normalized_value() }
+                } else {
+                    (rng % 10_001) as f32 / 10_000.0
+                };
+                unsafe { ptr._internal_set_normalized_value(normalized) };
+                let plain = unsafe { ptr.unmodulated_plain_value() };
+                match spec.kind {
+                    Kind::Float { min, max, .. } => {
+                        assert!((min..=max).contains(&plain), "{}: {plain}", spec.name);
+                        let (lo, hi) = unsafe { (ptr.preview_plain(0.0), ptr.preview_plain(1.0)) };
+                        assert_eq!((lo, hi), (min, max), "{} range", spec.name);
+                    }
+                    Kind::Choice(names) => {
+                        let text = unsafe { ptr.normalized_value_to_string(normalized, false) };
+                        assert_eq!(text, names[plain as usize], "{}", spec.name);
+                    }
+                    Kind::Bool => {}
+                }
+            }
+            let mut from_table = MasterSettings::default();
+            for ((_, ptr, _), spec) in map.iter().zip(&table) {
+                (spec.set)(&mut from_table, unsafe { ptr.unmodulated_plain_value() });
+            }
+            assert_eq!(params.settings(), from_table, "round {round}");
         }
     }
 }

@@ -4,6 +4,7 @@
 //! lathe-clap-host check  <plugin.clap> --id <clap id> [--passthrough] [--max-output-dbfs DB]
 //!                        [--latency-param "Name=v1,v2,..."]...  (every combination is checked)
 //! lathe-clap-host render <plugin.clap> --id <clap id> <in.wav> <out.wav> [--set "Name=text"]...
+//!                        [--block N|random] [--seed S]   (host block sizes; default 512)
 //! lathe-clap-host session-test <Lathe Meter.clap> --id <clap id> [--lathe <lathe binary>]
 //! ```
 //! `check` runs the conformance checks and ends with "N passed, M failed" (exit 1 on failure).
@@ -46,6 +47,8 @@ fn run() -> Result<i32> {
     let mut level_db = -20.0f32;
     let mut count = 128usize;
     let mut lathe = session::default_lathe();
+    let mut block = String::from("512");
+    let mut seed = 1u64;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--track" => track = args.next().context("--track needs a name")?,
@@ -75,6 +78,8 @@ fn run() -> Result<i32> {
                 ));
             }
             "--set" => sets.push(args.next().context("--set needs Name=value")?),
+            "--block" => block = args.next().context("--block needs N or random")?,
+            "--seed" => seed = args.next().context("--seed needs a number")?.parse()?,
             _ => positional.push(a),
         }
     }
@@ -101,7 +106,16 @@ fn run() -> Result<i32> {
             let [path, input, output] = positional.as_slice() else {
                 bail!("render takes <plugin.clap> <in.wav> <out.wav>");
             };
-            render(path, &id, input, output, &sets)?;
+            let blocks = match block.as_str() {
+                "random" => Blocks::Random(seed.max(1)),
+                n => Blocks::Fixed(
+                    n.parse()
+                        .ok()
+                        .filter(|&n: &usize| (1..=65_536).contains(&n))
+                        .context("--block takes 1…65536 or random")?,
+                ),
+            };
+            render(path, &id, input, output, &sets, blocks)?;
             Ok(0)
         }
         "realtime" | "many" | "session-test" => {
@@ -165,7 +179,23 @@ fn describe(label: &str, audio: &[Vec<f32>], sr: u32) -> String {
     )
 }
 
-fn render(path: &str, id: &str, input: &str, output: &str, sets: &[String]) -> Result<()> {
+/// How `render` cuts the file into host blocks.
+#[derive(Clone, Copy)]
+enum Blocks {
+    /// Every block this long.
+    Fixed(usize),
+    /// Lengths 1…4096 from a xorshift generator with this seed.
+    Random(u64),
+}
+
+fn render(
+    path: &str,
+    id: &str,
+    input: &str,
+    output: &str,
+    sets: &[String],
+    blocks: Blocks,
+) -> Result<()> {
     let (audio, sr) = read_wav(input)?;
     let bundle = host::Bundle::load(&PathBuf::from(path))?;
     let mut plugin = bundle.instantiate(id)?;
@@ -203,7 +233,20 @@ fn render(path: &str, id: &str, input: &str, output: &str, sets: &[String]) -> R
     for ch in &mut padded {
         ch.extend(std::iter::repeat_n(0.0, probe_latency));
     }
-    let (mut out, latency) = plugin.render(f64::from(sr), 512, &padded, &[], || 512)?;
+    let (max_block, mut state) = match blocks {
+        Blocks::Fixed(n) => (n, 0u64),
+        Blocks::Random(seed) => (4096, seed),
+    };
+    let next = move || match blocks {
+        Blocks::Fixed(n) => n,
+        Blocks::Random(_) => {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            1 + (state % 4096) as usize
+        }
+    };
+    let (mut out, latency) = plugin.render(f64::from(sr), max_block as u32, &padded, &[], next)?;
     for ch in &mut out {
         ch.drain(..latency as usize);
         ch.truncate(audio[0].len());
