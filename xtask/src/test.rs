@@ -232,6 +232,17 @@ fn session_screenshot(
     result
 }
 
+/// Runs `f`; if it fails, says so and runs it once more.
+fn retry_once(mut f: impl FnMut() -> Result<()>) -> Result<()> {
+    match f() {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            println!("  (first attempt failed: {e:#}; trying once more)");
+            f()
+        }
+    }
+}
+
 pub fn run() -> Result<()> {
     let root = workspace_root();
     let mut steps = Steps {
@@ -319,36 +330,40 @@ pub fn run() -> Result<()> {
             std::fs::create_dir_all(&shots)?;
             for (_, name, _) in PLUGINS {
                 let png = shots.join(format!("{}.png", name.replace(' ', "-").to_lowercase()));
-                run_cmd(
-                    Command::new(python)
-                        .arg(root.join("tests/vst3/editor_screenshot.py"))
-                        .arg(release_dir.join(format!("{name}.vst3")))
-                        .arg(&png)
-                        .arg(name)
-                        .args(if name == "Lathe Master" {
-                            // The EQ panel opens first: shape it so the curve shows, and
-                            // check the module row and the panel rendered.
-                            &[
-                                "low_shelf_gain_db=2.5",
-                                "bell_2_gain_db=-3",
-                                "bell_2_q=2",
-                                "high_shelf_gain_db=2",
-                                "bell_3_placement=Side",
-                                "bell_3_gain_db=3",
-                                "eq_low_cut_on=true",
-                                "drive_db=4",
-                                "--expect",
-                                "Compressor",
-                                "--expect",
-                                "Shelf",
-                                "--expect",
-                                "Latency",
-                            ][..]
-                        } else {
-                            &[][..]
-                        })
-                        .env("DISPLAY", &display.name),
-                )
+                // One retry: a headless window manager occasionally maps the editor late, and
+                // the screenshot is then taken of an empty window (seen once in CI).
+                retry_once(|| {
+                    run_cmd(
+                        Command::new(python)
+                            .arg(root.join("tests/vst3/editor_screenshot.py"))
+                            .arg(release_dir.join(format!("{name}.vst3")))
+                            .arg(&png)
+                            .arg(name)
+                            .args(if name == "Lathe Master" {
+                                // The EQ panel opens first: shape it so the curve shows, and
+                                // check the module row and the panel rendered.
+                                &[
+                                    "low_shelf_gain_db=2.5",
+                                    "bell_2_gain_db=-3",
+                                    "bell_2_q=2",
+                                    "high_shelf_gain_db=2",
+                                    "bell_3_placement=Side",
+                                    "bell_3_gain_db=3",
+                                    "eq_low_cut_on=true",
+                                    "drive_db=4",
+                                    "--expect",
+                                    "Compressor",
+                                    "--expect",
+                                    "Shelf",
+                                    "--expect",
+                                    "Latency",
+                                ][..]
+                            } else {
+                                &[][..]
+                            })
+                            .env("DISPLAY", &display.name),
+                    )
+                })
                 .with_context(|| format!("{name} editor"))?;
             }
             session_screenshot(
