@@ -326,7 +326,16 @@ impl Registry {
             audible_blocks: slot.audible_blocks.load(Ordering::Relaxed),
         });
         if inner.heartbeat.is_none() {
-            inner.heartbeat = Some(self.spawn_heartbeat());
+            match self.spawn_heartbeat() {
+                Some(heartbeat) => inner.heartbeat = Some(heartbeat),
+                None => {
+                    // No thread to keep the slot alive (the system refused one): give the slot
+                    // back and run unlisted rather than fail the plugin.
+                    inner.owned.pop();
+                    slot.owner.store(0, Ordering::Release);
+                    return None;
+                }
+            }
         }
         Some(Registration {
             registry: self.clone(),
@@ -336,7 +345,7 @@ impl Registry {
         })
     }
 
-    fn spawn_heartbeat(self: &Arc<Self>) -> Heartbeat {
+    fn spawn_heartbeat(self: &Arc<Self>) -> Option<Heartbeat> {
         let stop = Arc::new(AtomicBool::new(false));
         let registry = self.clone();
         let stop_flag = stop.clone();
@@ -348,8 +357,8 @@ impl Registry {
                     std::thread::park_timeout(std::time::Duration::from_millis(HEARTBEAT_MS));
                 }
             })
-            .expect("spawning the session heartbeat thread");
-        Heartbeat { stop, thread }
+            .ok()?;
+        Some(Heartbeat { stop, thread })
     }
 
     /// One heartbeat: stamp every owned slot, note new publishes and audible blocks.
