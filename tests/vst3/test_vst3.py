@@ -411,5 +411,54 @@ def _():
         assert np.array_equal(p(x, sr), x), f"{sr} Hz differs"
 
 
+# Saved plugin states of state version 1, committed under tests/fixtures/state/: every later
+# version must load them with the same parameters and the same audio. LATHE_WRITE_FIXTURES=1
+# (re)writes them from the current build; nothing else ever should.
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "state"
+CUSTOM = {
+    "input_gain_db": 1.5,
+    "low_cut": "Subsonic 20 Hz",
+    "bell_2_gain_db": -1.5,
+    "bell_3_placement": "Side",
+    "bell_3_gain_db": 2.0,
+    "compressor": True,
+    "comp_threshold_db": -26.0,
+    "comp_auto_release": True,
+    "width": 120.0,
+    "mono_bass": True,
+    "drive_db": 6.0,
+    "ceiling_dbtp": -0.5,
+    "lookahead_ms": 3.0,
+    "eq_phase": "Linear phase",
+    "dither": "16-bit",
+    "noise_shaping": True,
+}
+
+
+@check("Lathe Master: state fixtures v1 load with identical parameters and audio")
+def _():
+    import os
+
+    x = np.random.default_rng(5).uniform(-0.7, 0.7, (2, SR)).astype(np.float32)
+    done = []
+    for name, params in (("defaults", {}), ("custom", CUSTOM)):
+        path = FIXTURES / f"lathe-master-v1-{name}.vst3"
+        expected = master_with(**params)
+        expected(sine(-20.0, seconds=0.1), SR)
+        if os.environ.get("LATHE_WRITE_FIXTURES") == "1":
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(expected.raw_state)
+        loaded = pedalboard.load_plugin(master_path)
+        loaded.raw_state = path.read_bytes()
+        for key, param in expected.parameters.items():
+            got = loaded.parameters[key].raw_value
+            assert abs(got - param.raw_value) < 1e-6, f"{name}: {key} {got} != {param.raw_value}"
+        expected.reset()
+        loaded.reset()
+        assert np.array_equal(expected(x, SR), loaded(x, SR)), f"{name}: audio differs"
+        done.append(f"{name} {path.stat().st_size} bytes")
+    return ", ".join(done)
+
+
 print(f"{results['passed']} passed, {results['failed']} failed")
 sys.exit(1 if results["failed"] else 0)

@@ -10,6 +10,7 @@
 //! ```
 
 mod demo_mix;
+mod music;
 mod offline;
 mod test;
 
@@ -31,7 +32,7 @@ fn main() {
 }
 
 fn usage() -> &'static str {
-    "usage: cargo xtask <bundle-all [--debug] [--alloc-check] | install | demo | test | bench | bundle <pkg> [--release]>"
+    "usage: cargo xtask <bundle-all [--debug] [--alloc-check] | install | demo | demo-mix OUT | music | test | bench | bundle <pkg> [--release]>"
 }
 
 fn run() -> Result<()> {
@@ -51,6 +52,7 @@ fn run() -> Result<()> {
         }
         "install" => install().map(|_| ()),
         "demo" => demo(),
+        "music" => music::fetch().map(|_| ()),
         "demo-mix" => {
             let out = rest.first().context("demo-mix needs an output path")?;
             write_demo_mix(Path::new(out)).map(|_| ())
@@ -67,7 +69,7 @@ fn run() -> Result<()> {
                     Command::new(env!("CARGO")).args(["bench", "-p", package, "--bench", bench]),
                 )?;
             }
-            Ok(())
+            offline::analyze_bench(&build_lathe()?)
         }
         _ => bail!("{}", usage()),
     }

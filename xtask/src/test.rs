@@ -84,6 +84,51 @@ fn clap_checks(host: &Path, dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The non-default setting of the committed state fixtures (also in tests/vst3/test_vst3.py).
+const FIXTURE_SETS: &[&str] = &[
+    "Input Gain=1.5",
+    "Low Cut=Subsonic 20 Hz",
+    "Bell 2 Gain=-1.5",
+    "Bell 3 Placement=Side",
+    "Bell 3 Gain=2",
+    "Compressor=On",
+    "Comp Threshold=-26",
+    "Comp Auto Release=On",
+    "Width=120",
+    "Mono Bass=On",
+    "Drive=6",
+    "Ceiling=-0.5",
+    "Lookahead=3",
+    "EQ Phase=Linear phase",
+    "Dither=16-bit",
+    "Noise Shaping=On",
+];
+
+/// Lathe Master's saved states of state version 1 (tests/fixtures/state/*.clap) must load into
+/// this build with identical parameters and audio. `LATHE_WRITE_FIXTURES=1` (re)writes them.
+fn state_fixtures(host: &Path, dir: &Path) -> Result<()> {
+    let fixtures = workspace_root().join("tests/fixtures/state");
+    std::fs::create_dir_all(&fixtures)?;
+    let clap = dir.join("Lathe Master.clap");
+    for (name, sets) in [("defaults", &[][..]), ("custom", FIXTURE_SETS)] {
+        let file = fixtures.join(format!("lathe-master-v1-{name}.clap"));
+        let mut base = Command::new(host);
+        base.arg("state")
+            .arg(&clap)
+            .args(["--id", "audio.lathe.master"]);
+        for s in sets {
+            base.args(["--set", s]);
+        }
+        if std::env::var("LATHE_WRITE_FIXTURES").as_deref() == Ok("1") {
+            let mut save = Command::new(host);
+            save.args(base.get_args()).arg("--save").arg(&file);
+            run_cmd(&mut save)?;
+        }
+        run_cmd(base.arg("--check").arg(&file))?;
+    }
+    Ok(())
+}
+
 /// A virtualenv under `target/` with pedalboard; created on first use.
 fn python_env() -> Result<PathBuf> {
     let venv = target_dir().join("venv");
@@ -283,6 +328,16 @@ pub fn run() -> Result<()> {
             )
         });
     }
+    for (ok, dir, label) in [
+        (release_ok, &release_dir, "release"),
+        (alloc_ok, &alloc_dir, "allocation-checked debug"),
+    ] {
+        if ok {
+            steps.step(&format!("CLAP state fixtures v1: {label} bundles"), || {
+                state_fixtures(host.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?, dir)
+            });
+        }
+    }
     if alloc_ok {
         steps.step("CLAP host: allocation-checked debug bundles", || {
             clap_checks(
@@ -296,6 +351,14 @@ pub fn run() -> Result<()> {
     steps.step("lathe master --target, read back by ffmpeg ebur128", || {
         offline::targets_by_ffmpeg(lathe.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?)
     });
+    steps.step(
+        "lathe master --target on released music, read back by ffmpeg",
+        || offline::targets_on_music(lathe.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?),
+    );
+    steps.step(
+        "lathe master: 60-minute 96 kHz file in bounded memory",
+        || offline::hour_long(lathe.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?),
+    );
     if release_ok {
         steps.step(
             "offline = real time: lathe master vs Lathe Master.clap, blocks 1/64/512/4096/random",
