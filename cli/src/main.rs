@@ -26,11 +26,11 @@ use lathe_dsp::analyzer::{Analyzer, AnalyzerConfig, ProgramReport};
 use lathe_dsp::targets::{self, Target, Verdict};
 use rayon::prelude::*;
 use serde_json::{Value, json};
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-/// Files shorter than this get no progress display (s).
-const PROGRESS_MIN_S: f64 = 30.0;
+/// Work that takes longer than this shows a progress bar on a terminal.
+pub const PROGRESS_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What `analyze` found in one file.
 pub struct FileAnalysis {
@@ -53,27 +53,29 @@ pub fn analyze(path: &Path, over_threshold_dbtp: f64, progress: bool) -> Result<
     );
     let mut planar = vec![Vec::new(); file.channels];
     let total = file.declared_frames.unwrap_or(0);
-    let show = progress && total as f64 / f64::from(file.sample_rate) >= PROGRESS_MIN_S;
-    let mut shown = u64::MAX;
+    // The bar appears only once the file has taken a second (a terminal and one file at a
+    // time only).
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::hidden(),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("  {msg} [{bar:30}] {percent:>3}% {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(path.display().to_string());
+    let start = std::time::Instant::now();
+    let mut shown = false;
     while file.next_chunk(&mut planar)? {
         analyzer.process(&planar);
-        if show {
-            let pct = (file.frames_read * 100 / total.max(1)).min(100);
-            if pct != shown {
-                shown = pct;
-                let bar = "#".repeat((pct / 4) as usize);
-                eprint!("\r  [{bar:<25}] {pct:>3}% {}", path.display());
-                let _ = std::io::stderr().flush();
-            }
+        if progress && !shown && start.elapsed() >= PROGRESS_AFTER {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            shown = true;
         }
+        bar.set_position(file.frames_read);
     }
-    if show {
-        eprint!(
-            "\r{:width$}\r",
-            "",
-            width = 40 + path.display().to_string().len()
-        );
-    }
+    bar.finish_and_clear();
     analyzer.finish();
     Ok(FileAnalysis {
         report: analyzer.report(),

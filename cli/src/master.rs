@@ -9,7 +9,7 @@
 
 use crate::decode::AudioFile;
 use anyhow::{Context, Result, anyhow, bail};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lathe_dsp::analyzer::{Analyzer, AnalyzerConfig, ProgramReport};
 use lathe_dsp::learn::MAX_DRIVE_DB;
 use lathe_dsp::level::gain_to_db;
@@ -292,11 +292,8 @@ fn partial_path(output: &Path) -> PathBuf {
     output.with_file_name(format!(".{name}.lathe-partial-{}", std::process::id()))
 }
 
-fn progress(show: bool, total: Option<u64>, what: &str) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total.unwrap_or(0));
+fn progress(total: Option<u64>, what: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::hidden());
     bar.set_style(
         ProgressStyle::with_template("  {msg:<28} [{bar:30}] {percent:>3}% {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -306,16 +303,23 @@ fn progress(show: bool, total: Option<u64>, what: &str) -> ProgressBar {
     bar
 }
 
-/// Decodes `path` and feeds every chunk to `f`.
+/// Decodes `path` and feeds every chunk to `f`. With `show`, a progress bar appears once the
+/// pass has taken a second.
 fn stream(path: &Path, show: bool, what: &str, mut f: impl FnMut(&[Vec<f32>])) -> Result<u64> {
     let mut file = AudioFile::open(path).with_context(|| path.display().to_string())?;
-    let bar = progress(show, file.declared_frames, what);
+    let bar = progress(file.declared_frames, what);
+    let start = std::time::Instant::now();
+    let mut shown = false;
     let mut planar = vec![Vec::new(); file.channels];
     while file
         .next_chunk(&mut planar)
         .with_context(|| path.display().to_string())?
     {
         f(&planar);
+        if show && !shown && start.elapsed() >= crate::PROGRESS_AFTER {
+            bar.set_draw_target(ProgressDrawTarget::stderr());
+            shown = true;
+        }
         bar.set_position(file.frames_read);
     }
     bar.finish_and_clear();
