@@ -100,3 +100,198 @@ fn unreadable_files_fail_with_one_line_and_the_rest_still_run() {
         .unwrap();
     assert_eq!(usage.status.code(), Some(2));
 }
+
+/// A short programme-like WAV (`channels` channels, noise bursts over a tone) at `sr`.
+fn programme_wav(name: &str, channels: u16, sr: u32, dbfs: f64) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lathe-cli-it-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate: sr,
+        bits_per_sample: 24,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&path, spec).unwrap();
+    let amp = 10f64.powf(dbfs / 20.0) * 8_388_607.0;
+    let mut seed = 0x1234_5678u32;
+    for n in 0..sr * 4 {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        let noise = f64::from(seed) / f64::from(u32::MAX) - 0.5;
+        let burst = if (n / (sr / 4)) % 2 == 0 { 1.0 } else { 0.3 };
+        let t = f64::from(n) / f64::from(sr);
+        let x = 0.5 * (std::f64::consts::TAU * 220.0 * t).sin() + burst * noise;
+        for _ in 0..channels {
+            w.write_sample((amp * x) as i32).unwrap();
+        }
+    }
+    w.finalize().unwrap();
+    path
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn master_writes_a_verified_16_bit_file_on_the_grid() {
+    let input = programme_wav("m-in.wav", 2, 44_100, -20.0);
+    let output = input.with_file_name("m-out.wav");
+    let out = lathe()
+        .arg("master")
+        .arg(&input)
+        .arg("-o")
+        .arg(&output)
+        .args(["--set", "Drive=18", "--bits", "16", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["bits"], 16);
+    assert!(report["after"]["integrated_lufs"].as_f64().unwrap() > -20.0);
+    let mut r = hound::WavReader::open(&output).unwrap();
+    let spec = r.spec();
+    assert_eq!(
+        (spec.channels, spec.sample_rate, spec.bits_per_sample),
+        (2, 44_100, 16)
+    );
+    assert_eq!(
+        r.duration(),
+        44_100 * 4,
+        "every input frame, no latency left"
+    );
+    let peak = r.samples::<i32>().map(|s| s.unwrap().abs()).max().unwrap();
+    // Ceiling −1 dBTP: no sample above −1 dBFS (32767 · 10^(−1/20) = 29204).
+    assert!(peak > 25_000 && peak <= 29_204, "{peak}");
+    // No partial file left beside it.
+    let leftovers: Vec<_> = std::fs::read_dir(output.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("lathe-partial"))
+        .collect();
+    assert!(leftovers.is_empty());
+}
+
+#[test]
+fn master_refuses_what_it_cannot_do_with_one_line() {
+    let input = programme_wav("r-in.wav", 2, 48_000, -20.0);
+    let same = lathe()
+        .arg("master")
+        .arg(&input)
+        .arg("-o")
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(same.status.code(), Some(1));
+    assert!(
+        stderr_of(&same).contains("is the input file"),
+        "{}",
+        stderr_of(&same)
+    );
+    let six = programme_wav("r-6ch.wav", 6, 48_000, -20.0);
+    let out = lathe()
+        .arg("master")
+        .arg(&six)
+        .arg("-o")
+        .arg(six.with_file_name("r-6ch-out.wav"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr_of(&out).contains("Lathe Master takes mono or stereo"));
+    assert!(!six.with_file_name("r-6ch-out.wav").exists());
+    for bad in [
+        &["--set", "Drvie=3"][..],
+        &["--set", "Drive=40"],
+        &["--ceiling", "+2"],
+        &["--target", "nowhere"],
+        &["--preset", "No Such"],
+    ] {
+        let out = lathe()
+            .arg("master")
+            .arg(&input)
+            .arg("-o")
+            .arg(input.with_file_name("r-out.wav"))
+            .args(bad)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{bad:?}");
+        assert_eq!(
+            stderr_of(&out).trim().lines().count(),
+            1,
+            "{bad:?}: {}",
+            stderr_of(&out)
+        );
+    }
+    let settings = input.with_file_name("broken.toml");
+    std::fs::write(&settings, "[limiter]\nceiling_dbtp = 3.0\n").unwrap();
+    let out = lathe()
+        .arg("master")
+        .arg(&input)
+        .arg("-o")
+        .arg(input.with_file_name("r-out.wav"))
+        .arg("--settings")
+        .arg(&settings)
+        .output()
+        .unwrap();
+    assert!(
+        stderr_of(&out).contains("limiter.ceiling_dbtp"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+#[test]
+fn master_says_when_the_target_is_out_of_reach_and_exits_3() {
+    let input = programme_wav("u-in.wav", 1, 48_000, -30.0);
+    let output = input.with_file_name("u-out.wav");
+    let out = lathe()
+        .arg("master")
+        .arg(&input)
+        .arg("-o")
+        .arg(&output)
+        .args(["--target", "-0.5"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("out of reach"));
+    assert!(output.exists(), "rendered at the best it can");
+}
+
+#[test]
+fn print_settings_help_and_version() {
+    let out = lathe()
+        .args([
+            "master",
+            "--print-settings",
+            "--preset",
+            "Loud CD",
+            "--set",
+            "Drive=3",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("dither_bits = 16") && text.contains("drive_db = 3.0"),
+        "{text}"
+    );
+    for args in [
+        &["--help"][..],
+        &["--version"],
+        &["master", "--help"],
+        &["analyze", "--help"],
+    ] {
+        assert_eq!(
+            lathe().args(args).output().unwrap().status.code(),
+            Some(0),
+            "{args:?}"
+        );
+    }
+    assert_eq!(
+        lathe().arg("frobnicate").output().unwrap().status.code(),
+        Some(2)
+    );
+}
