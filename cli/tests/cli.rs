@@ -120,7 +120,11 @@ fn programme_wav(name: &str, channels: u16, sr: u32, dbfs: f64) -> PathBuf {
         seed ^= seed >> 17;
         seed ^= seed << 5;
         let noise = f64::from(seed) / f64::from(u32::MAX) - 0.5;
-        let burst = if (n / (sr / 4)) % 2 == 0 { 1.0 } else { 0.3 };
+        let burst = if (n / (sr / 4)).is_multiple_of(2) {
+            1.0
+        } else {
+            0.3
+        };
         let t = f64::from(n) / f64::from(sr);
         let x = 0.5 * (std::f64::consts::TAU * 220.0 * t).sin() + burst * noise;
         for _ in 0..channels {
