@@ -32,7 +32,7 @@ fn main() {
 }
 
 fn usage() -> &'static str {
-    "usage: cargo xtask <bundle-all [--debug] [--alloc-check] | install | demo | demo-mix OUT | music | test | bench | bundle <pkg> [--release]>"
+    "usage: cargo xtask <bundle-all [--debug] [--alloc-check] | install | demo | demo-mix OUT | music | test [--only TEXT] | bench | bundle <pkg> [--release]>"
 }
 
 fn run() -> Result<()> {
@@ -57,7 +57,7 @@ fn run() -> Result<()> {
             let out = rest.first().context("demo-mix needs an output path")?;
             write_demo_mix(Path::new(out)).map(|_| ())
         }
-        "test" => test::run(),
+        "test" => test::run(&rest),
         "bench" => {
             for (package, bench) in [
                 ("lathe-dsp", "meter"),

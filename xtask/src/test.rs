@@ -18,10 +18,18 @@ const PY_PACKAGES: [&str; 2] = ["pedalboard==0.9.26", "numpy==2.4.6"];
 struct Steps {
     passed: Vec<String>,
     failed: Vec<String>,
+    /// `cargo xtask test --only TEXT`: run only the steps whose name contains TEXT (the others
+    /// count as done: for a developer re-running one step on bundles already built).
+    only: Option<String>,
 }
 
 impl Steps {
     fn step(&mut self, name: &str, f: impl FnOnce() -> Result<()>) -> bool {
+        if let Some(only) = &self.only
+            && !name.contains(only.as_str())
+        {
+            return true;
+        }
         println!("\n==== {name}");
         match f() {
             Ok(()) => {
@@ -288,11 +296,17 @@ fn retry_once(mut f: impl FnMut() -> Result<()>) -> Result<()> {
     }
 }
 
-pub fn run() -> Result<()> {
+pub fn run(args: &[String]) -> Result<()> {
     let root = workspace_root();
+    let only = match args {
+        [] => None,
+        [flag, text] if flag == "--only" => Some(text.clone()),
+        _ => bail!("usage: cargo xtask test [--only TEXT]"),
+    };
     let mut steps = Steps {
         passed: Vec::new(),
         failed: Vec::new(),
+        only,
     };
     steps.step("cargo fmt --check", || {
         run_cmd(cargo().args(["fmt", "--all", "--check"]))
