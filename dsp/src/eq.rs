@@ -355,6 +355,8 @@ impl Eq {
             match self.phase {
                 Phase::Minimum => {
                     if self.bypass {
+                        // Keep the sub-block grid in step with the stream for when it comes back.
+                        self.sub_pos = (self.sub_pos + (len - start - n)) % SUB;
                         return;
                     }
                     if step {

@@ -108,9 +108,12 @@ fn every_partition_gives_the_same_output_bit_for_bit() {
         later.input.gain_db = 0.5;
         later.stereo.width_pct = 90.0;
         later.compressor.ratio = 3.0;
+        let mut eq_off = later;
+        eq_off.eq.on = false;
         let mut last = later;
         last.output.listen = Listen::Processed;
-        let changes = [(40_000, later), (97_777, last)];
+        last.eq.bell1.gain_db = 4.0;
+        let changes = [(40_000, later), (61_001, eq_off), (97_777, last)];
         let reference = render(&input, &start, &changes, || usize::MAX);
         let mut rng = SmallRng::seed_from_u64(7);
         let mut cases: Vec<(String, [Vec<f32>; 2])> = Vec::new();
