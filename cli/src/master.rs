@@ -134,7 +134,8 @@ fn build_settings(args: &MasterArgs) -> Result<(MasterSettings, Option<Aim>)> {
     if let Some(path) = &args.settings {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read settings file {}", path.display()))?;
-        settings = MasterSettings::from_toml(&text)
+        // The file's keys win over the preset's; keys it leaves out keep the preset's values.
+        settings = MasterSettings::from_toml_over(&text, &settings)
             .map_err(|e| anyhow!("settings file {}: {e}", path.display()))?;
     }
     for set in &args.sets {
@@ -148,6 +149,15 @@ fn build_settings(args: &MasterArgs) -> Result<(MasterSettings, Option<Aim>)> {
         Some(t) => Some(parse_target(t, &mut settings)?),
         None => None,
     };
+    if aim.is_some() && !settings.limiter.on {
+        bail!(
+            "--target sets the limiter's drive, but the limiter is off (--set \"Limiter=On\" or \
+             another preset)"
+        );
+    }
+    // Values as the plugin stores them (its parameter steps), so the plugin set to the same
+    // values sounds exactly the same.
+    params::snap_to_plugin(&mut settings);
     // Offline renders are what the listener gets: the processed signal.
     settings.output.listen = lathe_dsp::ab::Listen::Processed;
     // Reducing the word length dithers (last in the chain); a float file keeps whatever dither
@@ -206,6 +216,13 @@ fn run_inner(args: &MasterArgs) -> Result<i32> {
     }
     let (sr, channels) = (f64::from(probe.sample_rate), probe.channels);
     drop(probe);
+    // Problems found now rather than after minutes of measuring: the chain's rate and channel
+    // count, and whether the output folder takes a file.
+    MasterChain::new(sr, channels).map_err(|e| anyhow!("{}: {e}", input.display()))?;
+    let partial = partial_path(output);
+    std::fs::File::create(&partial)
+        .with_context(|| format!("cannot write into the folder of {}", output.display()))?;
+    let _ = std::fs::remove_file(&partial);
     let show = std::io::stderr().is_terminal() && !args.json;
 
     // Pass 1: the input as it is.
@@ -218,13 +235,13 @@ fn run_inner(args: &MasterArgs) -> Result<i32> {
         let found = search_drive(input, sr, channels, &settings, aim.lufs, show)?;
         settings.limiter.drive_db = found.drive_db;
         settings.output.gain_db = found.output_gain_db;
+        params::snap_to_plugin(&mut settings);
         reachable = found.reachable;
         trials = found.trials;
     }
 
     // Pass 2: render to a temporary file beside the output; measure what was written.
     let bits = file_bits(args, &settings);
-    let partial = partial_path(output);
     let stats = match render(input, &partial, sr, channels, &settings, bits, show) {
         Ok(stats) => stats,
         Err(e) => {
@@ -305,7 +322,12 @@ fn progress(total: Option<u64>, what: &str) -> ProgressBar {
 
 /// Decodes `path` and feeds every chunk to `f`. With `show`, a progress bar appears once the
 /// pass has taken a second.
-fn stream(path: &Path, show: bool, what: &str, mut f: impl FnMut(&[Vec<f32>])) -> Result<u64> {
+fn stream(
+    path: &Path,
+    show: bool,
+    what: &str,
+    mut f: impl FnMut(&[Vec<f32>]) -> Result<()>,
+) -> Result<u64> {
     let mut file = AudioFile::open(path).with_context(|| path.display().to_string())?;
     let bar = progress(file.declared_frames, what);
     let start = std::time::Instant::now();
@@ -315,7 +337,7 @@ fn stream(path: &Path, show: bool, what: &str, mut f: impl FnMut(&[Vec<f32>])) -
         .next_chunk(&mut planar)
         .with_context(|| path.display().to_string())?
     {
-        f(&planar);
+        f(&planar)?;
         if show && !shown && start.elapsed() >= crate::PROGRESS_AFTER {
             bar.set_draw_target(ProgressDrawTarget::stderr());
             shown = true;
@@ -337,55 +359,61 @@ fn measure(path: &Path, show: bool, what: &str) -> Result<(ProgramReport, u64)> 
     drop(probe);
     let frames = stream(path, show, what, |chunk| {
         analyzer.process(chunk);
+        Ok(())
     })?;
     analyzer.finish();
     Ok((analyzer.report(), frames))
 }
 
-/// Runs the chain over the decoded file, `latency` compensated: calls `out` with each block of
+/// Runs the chain over the decoded file, `latency` compensated: calls `out` with each piece of
 /// output that corresponds to input frames (the first `latency` frames are dropped and the
-/// tail is flushed with silence).
+/// tail is flushed with silence). Pieces end at multiples of `split` frames of the stream, so
+/// `out` can read per-window statistics off the chain. Stops at the first error.
 fn run_chain(
     path: &Path,
     chain: &mut MasterChain,
     show: bool,
     what: &str,
+    split: usize,
     mut out: impl FnMut(&[&[f32]], &mut MasterChain) -> Result<()>,
 ) -> Result<u64> {
     let latency = chain.latency_samples() as usize;
     let channels = chain.channels();
+    let split = split.max(1);
     let mut skip = latency;
+    let mut done = 0usize;
     let mut buf: Vec<Vec<f32>> = vec![Vec::new(); channels];
-    let mut failure = None;
-    let mut feed = |chunk: &[Vec<f32>], chain: &mut MasterChain, skip: &mut usize| {
+    let mut feed = |chunk: &[Vec<f32>], chain: &mut MasterChain| -> Result<()> {
         for (b, c) in buf.iter_mut().zip(chunk) {
             b.clear();
             b.extend_from_slice(c);
         }
-        let mut views: Vec<&mut [f32]> = buf.iter_mut().map(|b| b.as_mut_slice()).collect();
-        chain.process(&mut views);
-        let n = views.first().map_or(0, |v| v.len());
-        let drop = (*skip).min(n);
-        *skip -= drop;
-        let kept: Vec<&[f32]> = views.iter().map(|v| &v[drop..]).collect();
-        if n > drop
-            && failure.is_none()
-            && let Err(e) = out(&kept, chain)
-        {
-            failure = Some(e);
+        let total = buf.first().map_or(0, Vec::len);
+        let mut start = 0;
+        while start < total {
+            let n = (split - done % split).min(total - start);
+            let mut views: Vec<&mut [f32]> =
+                buf.iter_mut().map(|b| &mut b[start..start + n]).collect();
+            chain.process(&mut views);
+            done += n;
+            start += n;
+            let drop = skip.min(n);
+            skip -= drop;
+            if n > drop {
+                let kept: Vec<&[f32]> = views.iter().map(|v| &v[drop..]).collect();
+                out(&kept, chain)?;
+            }
         }
+        Ok(())
     };
-    let frames = stream(path, show, what, |chunk| feed(chunk, chain, &mut skip))?;
+    let frames = stream(path, show, what, |chunk| feed(chunk, chain))?;
     // Flush: `latency` frames of silence bring the end of the file out.
     let mut left = latency;
     while left > 0 {
         let n = left.min(4096);
         let silence = vec![vec![0.0f32; n]; channels];
-        feed(&silence, chain, &mut skip);
+        feed(&silence, chain)?;
         left -= n;
-    }
-    if let Some(e) = failure {
-        return Err(e);
     }
     Ok(frames)
 }
@@ -401,7 +429,7 @@ fn output_lufs(
     let mut chain = MasterChain::with_settings(sr, channels, settings).map_err(|e| anyhow!(e))?;
     let mut meter = LoudnessMeter::new(sr, channels);
     let what = format!("trying drive {:+.2} dB", settings.limiter.drive_db);
-    run_chain(path, &mut chain, show, &what, |block, _| {
+    run_chain(path, &mut chain, show, &what, 4096, |block, _| {
         meter.process(block);
         Ok(())
     })?;
@@ -431,6 +459,7 @@ fn search_drive(
         let mut s = *base;
         s.limiter.drive_db = drive;
         s.output.gain_db = gain;
+        params::snap_to_plugin(&mut s);
         trials.set(trials.get() + 1);
         output_lufs(path, sr, channels, &s, show)
     };
@@ -438,6 +467,14 @@ fn search_drive(
     let low = at(0.0, gain0)?;
     if !low.is_finite() {
         bail!("the input is silent: there is no loudness to bring to a target");
+    }
+    if (low - target).abs() <= TOLERANCE_LU {
+        return Ok(Found {
+            drive_db: 0.0,
+            output_gain_db: gain0,
+            reachable: true,
+            trials: trials.get(),
+        });
     }
     if low > target {
         // Turn the output down (it follows the limiter, so the ceiling still holds).
@@ -447,14 +484,6 @@ fn search_drive(
             drive_db: 0.0,
             output_gain_db: gain,
             reachable: (got - target).abs() <= 0.1,
-            trials: trials.get(),
-        });
-    }
-    if (low - target).abs() <= TOLERANCE_LU {
-        return Ok(Found {
-            drive_db: 0.0,
-            output_gain_db: gain0,
-            reachable: true,
             trials: trials.get(),
         });
     }
@@ -552,39 +581,46 @@ fn render(
     let mut writer = hound::WavWriter::new(std::io::BufWriter::new(file), spec)
         .with_context(|| format!("cannot write {}", path.display()))?;
     let scale = f64::from(1u32 << (bits.min(25) - 1));
-    let window = ((sr / 100.0).round() as u64).max(1);
+    let window = ((sr / 100.0).round() as usize).max(1);
     let mut stats = GainStats::default();
-    let mut in_window = 0u64;
+    let mut in_window = 0usize;
     let mut window_min = 1.0f32;
-    run_chain(input, &mut chain, show, "rendering", |block, chain| {
-        let n = block.first().map_or(0, |b| b.len());
-        for i in 0..n {
-            for ch in block {
-                let x = ch[i];
-                if bits == 32 {
-                    writer.write_sample(x)?;
-                } else {
-                    // After the dither the samples lie on the grid: this is exact.
-                    writer.write_sample((f64::from(x) * scale).round() as i32)?;
+    // Pieces end on 10 ms boundaries of the stream: the limiter's deepest gain per window.
+    run_chain(
+        input,
+        &mut chain,
+        show,
+        "rendering",
+        window,
+        |block, chain| {
+            let n = block.first().map_or(0, |b| b.len());
+            for i in 0..n {
+                for ch in block {
+                    let x = ch[i];
+                    if bits == 32 {
+                        writer.write_sample(x)?;
+                    } else {
+                        // After the dither the samples lie on the grid: this is exact.
+                        writer.write_sample((f64::from(x) * scale).round() as i32)?;
+                    }
                 }
             }
-        }
-        // Gain reduction: the deepest per block of output, counted in 10 ms windows.
-        window_min = window_min.min(chain.take_limiter_min_gain());
-        in_window += n as u64;
-        while in_window >= window {
-            in_window -= window;
-            let gr = -f64::from(gain_to_db(window_min.max(1e-6)));
-            stats.max_db = stats.max_db.max(gr);
-            stats.sum_db += gr;
-            stats.windows += 1;
-            if gr > 0.1 {
-                stats.limiting += 1;
+            window_min = window_min.min(chain.take_limiter_min_gain());
+            in_window += n;
+            if in_window >= window {
+                in_window = 0;
+                let gr = -f64::from(gain_to_db(window_min.max(1e-6)));
+                stats.max_db = stats.max_db.max(gr);
+                stats.sum_db += gr;
+                stats.windows += 1;
+                if gr > 0.1 {
+                    stats.limiting += 1;
+                }
+                window_min = 1.0;
             }
-            window_min = 1.0;
-        }
-        Ok(())
-    })?;
+            Ok(())
+        },
+    )?;
     writer
         .finalize()
         .with_context(|| format!("cannot finish {} (disk full?)", path.display()))?;

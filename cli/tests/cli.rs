@@ -173,7 +173,11 @@ fn master_writes_a_verified_16_bit_file_on_the_grid() {
     let leftovers: Vec<_> = std::fs::read_dir(output.parent().unwrap())
         .unwrap()
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().contains("lathe-partial"))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".m-out.wav.lathe-partial")
+        })
         .collect();
     assert!(leftovers.is_empty());
 }
@@ -211,6 +215,7 @@ fn master_refuses_what_it_cannot_do_with_one_line() {
         &["--ceiling", "+2"],
         &["--target", "nowhere"],
         &["--preset", "No Such"],
+        &["--preset", "Glue only", "--target", "spotify"],
     ] {
         let out = lathe()
             .arg("master")

@@ -255,7 +255,33 @@ pub fn find(name: &str) -> Option<Spec> {
         .find(|s| s.name.eq_ignore_ascii_case(name))
 }
 
+/// The plugin's step for a parameter shown with `decimals` decimals (its values lie on this
+/// grid).
+fn step(decimals: usize) -> f32 {
+    match decimals {
+        0 => 1.0,
+        1 => 0.1,
+        2 => 0.01,
+        _ => 0.001,
+    }
+}
+
 impl Spec {
+    /// `v` as the plugin stores it: rounded to the parameter's step and clamped to its range,
+    /// exactly as the plugin framework rounds (`(v / step).round() * step`, in f32). Other
+    /// kinds pass unchanged.
+    pub fn snap(&self, v: f32) -> f32 {
+        match self.kind {
+            Kind::Float {
+                min, max, decimals, ..
+            } => {
+                let step = step(decimals);
+                ((v / step).round() * step).clamp(min, max)
+            }
+            _ => v,
+        }
+    }
+
     /// The value as the plugin displays it.
     pub fn display(&self, v: f32) -> String {
         match self.kind {
@@ -291,7 +317,7 @@ impl Spec {
                         self.display(max)
                     ));
                 }
-                Ok(v)
+                Ok(self.snap(v))
             }
             Kind::Bool => match t.to_ascii_lowercase().as_str() {
                 "on" | "true" | "yes" | "1" => Ok(1.0),
@@ -316,6 +342,15 @@ impl Spec {
                 }
             }
         }
+    }
+}
+
+/// Rounds every value to the step the plugin stores it with, so settings from a file, a preset
+/// or a search render exactly as the plugin set to the same values does.
+pub fn snap_to_plugin(settings: &mut MasterSettings) {
+    for spec in specs() {
+        let v = (spec.get)(settings);
+        (spec.set)(settings, spec.snap(v));
     }
 }
 
@@ -373,6 +408,9 @@ mod tests {
         for bad in ["Drive=40", "Drive=loud", "Drvie=3", "Dither=8-bit", "Drive"] {
             assert!(apply_assignment(&mut s, bad).is_err(), "{bad}");
         }
+        // Values land on the plugin's grid: 6.005 dB is stored as 6.01 (nice-plug rounds so).
+        apply_assignment(&mut s, "Drive=6.004").unwrap();
+        assert_eq!(s.limiter.drive_db, (6.004f32 / 0.01).round() * 0.01);
         let err = apply_assignment(&mut s, "Ceiling=+1").unwrap_err();
         assert!(
             err.contains("Ceiling") && err.contains("-0.10 dBTP"),

@@ -400,6 +400,12 @@ impl MasterSettings {
     /// Reads a settings file's text: migrates older versions, refuses newer ones, unknown keys,
     /// wrong types and out-of-range values with a message naming the key.
     pub fn from_toml(text: &str) -> Result<Self, SettingsError> {
+        Self::from_toml_over(text, &Self::default())
+    }
+
+    /// [`Self::from_toml`] where every key the file leaves out keeps its value in `base` (a
+    /// preset, say): the file's keys win.
+    pub fn from_toml_over(text: &str, base: &MasterSettings) -> Result<Self, SettingsError> {
         let mut value: toml::Table = text
             .parse()
             .map_err(|e: toml::de::Error| SettingsError(one_line(&e.to_string())))?;
@@ -420,7 +426,10 @@ impl MasterSettings {
             )));
         }
         migrate(&mut value, version);
-        let settings: MasterSettings = value
+        let mut merged =
+            toml::Table::try_from(base).map_err(|e| SettingsError(format!("settings: {e}")))?;
+        merge(&mut merged, value);
+        let settings: MasterSettings = merged
             .try_into()
             .map_err(|e: toml::de::Error| SettingsError(one_line(&e.to_string())))?;
         settings.validate()?;
@@ -561,6 +570,18 @@ impl MasterSettings {
 fn migrate(value: &mut toml::Table, version: u32) {
     if version < 1 {
         value.insert("version".into(), toml::Value::Integer(1));
+    }
+}
+
+/// Writes `over` into `base`, table by table, so keys `over` leaves out keep `base`'s values.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
     }
 }
 

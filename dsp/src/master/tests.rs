@@ -205,6 +205,16 @@ fn settings_files_round_trip_and_errors_name_the_key() {
     let old = MasterSettings::from_toml("[limiter]\ndrive_db = 3.0\n").unwrap();
     assert_eq!(old.limiter.drive_db, 3.0);
     assert_eq!(old.version, SETTINGS_VERSION);
+    // Any key may be left out, down to one field of one band; a base (a preset) fills the rest.
+    let bell = MasterSettings::from_toml("[eq.bell2]\ngain_db = -1.5\n").unwrap();
+    assert_eq!(bell.eq.bell2.gain_db, -1.5);
+    assert_eq!(
+        bell.eq.bell2.freq_hz,
+        MasterSettings::default().eq.bell2.freq_hz
+    );
+    let over = MasterSettings::from_toml_over("[limiter]\ndrive_db = 2.0\n", &s).unwrap();
+    assert_eq!(over.limiter.drive_db, 2.0);
+    assert_eq!(over.eq, s.eq);
     let err = |t: &str| MasterSettings::from_toml(t).unwrap_err().to_string();
     assert!(err("version = 99\n").contains("version"));
     assert!(err("[limiter]\ndrive_db = \"loud\"\n").contains("drive_db"));

@@ -834,6 +834,8 @@ mod tests {
                 };
                 unsafe { ptr._internal_set_normalized_value(normalized) };
                 let plain = unsafe { ptr.unmodulated_plain_value() };
+                // The table rounds to the plugin's own grid.
+                assert_eq!(spec.snap(plain), plain, "{}: step", spec.name);
                 match spec.kind {
                     Kind::Float { min, max, .. } => {
                         assert!((min..=max).contains(&plain), "{}: {plain}", spec.name);
