@@ -38,12 +38,30 @@ pub fn output_loudness(
     settings: &MasterSettings,
     drive_db: f32,
 ) -> f64 {
+    output_loudness_unless(
+        passage,
+        sample_rate_hz,
+        settings,
+        drive_db,
+        &AtomicBool::new(false),
+    )
+    .unwrap_or(f64::NEG_INFINITY)
+}
+
+/// [`output_loudness`], giving up (`None`) within one 4096-frame block of `cancel` being set.
+fn output_loudness_unless(
+    passage: &[&[f32]],
+    sample_rate_hz: f64,
+    settings: &MasterSettings,
+    drive_db: f32,
+    cancel: &AtomicBool,
+) -> Option<f64> {
     let channels = passage.len().clamp(1, 2);
     let mut s = *settings;
     s.limiter.drive_db = drive_db;
     s.output.listen = crate::ab::Listen::Processed;
     let Ok(mut chain) = MasterChain::with_settings(sample_rate_hz, channels, &s) else {
-        return f64::NEG_INFINITY;
+        return Some(f64::NEG_INFINITY);
     };
     let mut meter = LoudnessMeter::new(sample_rate_hz, channels);
     let frames = passage.first().map_or(0, |c| c.len());
@@ -53,6 +71,9 @@ pub fn output_loudness(
     let mut pos = 0;
     let mut emitted = 0;
     while emitted < frames {
+        if cancel.load(Ordering::Relaxed) {
+            return None;
+        }
         let n = BLOCK.min(frames + latency - pos);
         for (c, b) in block.iter_mut().enumerate() {
             for (j, x) in b[..n].iter_mut().enumerate() {
@@ -71,7 +92,7 @@ pub fn output_loudness(
         }
         pos += n;
     }
-    meter.integrated_lufs()
+    Some(meter.integrated_lufs())
 }
 
 /// The drive that brings `passage` to `target_lufs` integrated, or `None` when the passage
@@ -100,13 +121,8 @@ pub fn drive_for_target_unless(
     target_lufs: f64,
     cancel: &AtomicBool,
 ) -> Option<Learned> {
-    let loudness = |drive: f32| {
-        if cancel.load(Ordering::Relaxed) {
-            None
-        } else {
-            Some(output_loudness(passage, sample_rate_hz, settings, drive))
-        }
-    };
+    let loudness =
+        |drive: f32| output_loudness_unless(passage, sample_rate_hz, settings, drive, cancel);
     let low = loudness(0.0)?;
     if !low.is_finite() {
         return None;

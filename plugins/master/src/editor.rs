@@ -114,6 +114,17 @@ pub struct MasterEditor {
     file_message: String,
 }
 
+impl Drop for MasterEditor {
+    fn drop(&mut self) {
+        // A recording must not run on with nobody to collect it: stop it (the audio thread
+        // hands the buffer back, the next Learn drains it). A search in progress is cancelled
+        // and joined by its worker's Drop.
+        if matches!(self.learn, presets::LearnState::Recording) {
+            self.learn.stop(&self.shared);
+        }
+    }
+}
+
 /// Import or export of a settings file.
 #[derive(Clone, Copy, PartialEq)]
 enum FileAction {
@@ -361,7 +372,9 @@ impl NiceEguiApp for MasterEditor {
                     }
                     let recording = matches!(self.learn, presets::LearnState::Recording);
                     let label = if recording { "Stop & set drive" } else { "Learn" };
-                    if ui.button(label).clicked() {
+                    // Learn sets the limiter's drive: it needs the limiter on.
+                    let enabled = p.limiter_on.value() && (recording || self.learn.can_start());
+                    if ui.add_enabled(enabled, egui::Button::new(label)).clicked() {
                         if recording {
                             self.learn.stop(&self.shared);
                         } else {

@@ -99,6 +99,11 @@ impl LearnState {
         }
     }
 
+    /// Whether Learn can start now (not while a recording is being handed back or searched).
+    pub fn can_start(&self) -> bool {
+        matches!(self, LearnState::Idle | LearnState::Done(..))
+    }
+
     /// Asks the audio thread to stop recording.
     pub fn stop(&mut self, shared: &MasterShared) {
         shared.learn_stop.store(true, Ordering::Release);
@@ -146,10 +151,17 @@ impl LearnState {
                 None
             }
             LearnState::Computing(worker) => {
-                let learned = worker.result.lock().ok()?.take()?;
+                let finished = worker.thread.as_ref().is_none_or(|t| t.is_finished());
+                let learned = match worker.result.lock().ok().and_then(|mut r| r.take()) {
+                    Some(learned) => learned,
+                    // A worker that ended without a result (it panicked): nothing learned.
+                    None if finished => None,
+                    None => return None,
+                };
                 let target = params.target.value().target().aim_lufs();
                 *self = LearnState::Done(learned, target);
-                learned.map(|l| l.drive_db)
+                // Only a drive that reaches the target is set; the status line explains the rest.
+                learned.filter(|l| l.reachable).map(|l| l.drive_db)
             }
             _ => None,
         }
