@@ -337,8 +337,12 @@ impl Plugin for LatheMaster {
         self.shared
             .sample_rate_hz
             .store(buffer_config.sample_rate, Ordering::Relaxed);
-        let Ok(chain) = MasterChain::with_settings(sr, channels, &self.params.settings()) else {
-            // A rate outside 8…384 kHz or a layout we do not offer: refuse to activate.
+        // Rates outside 8…384 kHz (a host may offer 768 kHz) run the chain designed for the
+        // nearest supported rate, as every stage did before the chain existed: a safe result
+        // rather than a refused activation. Layouts are ours (mono or stereo), so this cannot fail.
+        let chain_sr = lathe_dsp::clamp_sample_rate(sr);
+        let Ok(chain) = MasterChain::with_settings(chain_sr, channels, &self.params.settings())
+        else {
             return false;
         };
         self.chain = chain;
