@@ -1,8 +1,7 @@
 //! Lathe Master's parameters. IDs are stable: hosts store them in projects and automation.
 
 use lathe_dsp::ab::Listen;
-use lathe_dsp::dither::DitherBits;
-use lathe_dsp::eq::{self, BandKind, Placement, Slope};
+use lathe_dsp::eq::{self, BandKind, Placement};
 use lathe_dsp::limiter::{MAX_LOOKAHEAD_MS, MIN_LOOKAHEAD_MS};
 use lathe_dsp::master::{
     BandSettings, CompressorSettings, CutSettings, EqSettings, InputSettings, LimiterSettings,
@@ -61,17 +60,6 @@ pub enum LowCutChoice {
     Sub30,
 }
 
-impl LowCutChoice {
-    pub fn hz(self) -> Option<f32> {
-        match self {
-            Self::Off => None,
-            Self::Dc => Some(5.0),
-            Self::Sub20 => Some(20.0),
-            Self::Sub30 => Some(30.0),
-        }
-    }
-}
-
 /// Output word length choices.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DitherChoice {
@@ -87,16 +75,6 @@ pub enum DitherChoice {
     #[id = "16"]
     #[name = "16-bit"]
     Bits16,
-}
-
-impl DitherChoice {
-    pub fn bits(self) -> DitherBits {
-        match self {
-            Self::Off => DitherBits::Off,
-            Self::Bits24 => DitherBits::Bits24,
-            Self::Bits16 => DitherBits::Bits16,
-        }
-    }
 }
 
 /// EQ phase mode.
@@ -164,16 +142,6 @@ pub enum SlopeChoice {
     #[id = "48"]
     #[name = "48 dB/oct"]
     Db48,
-}
-
-impl SlopeChoice {
-    fn slope(self) -> Slope {
-        match self {
-            Self::Db12 => Slope::Db12,
-            Self::Db24 => Slope::Db24,
-            Self::Db48 => Slope::Db48,
-        }
-    }
 }
 
 fn freq_param(name: String, default_hz: f32) -> FloatParam {
@@ -249,18 +217,6 @@ impl EqBandParams {
             placement: EnumParam::new(format!("{label} Placement"), PlacementChoice::Stereo),
         }
     }
-
-    fn band(&self) -> eq::Band {
-        eq::Band {
-            kind: self.kind,
-            enabled: self.on.value(),
-            freq_hz: self.freq_hz.value(),
-            gain_db: self.gain_db.value(),
-            q: self.q.value(),
-            slope: Slope::Db24,
-            placement: self.placement.value().placement(),
-        }
-    }
 }
 
 /// One EQ cut band.
@@ -290,18 +246,6 @@ impl EqCutParams {
             freq_hz: freq_param(format!("{label} Freq"), default.freq_hz),
             slope: EnumParam::new(format!("{label} Slope"), SlopeChoice::Db24),
             placement: EnumParam::new(format!("{label} Placement"), PlacementChoice::Stereo),
-        }
-    }
-
-    fn band(&self) -> eq::Band {
-        eq::Band {
-            kind: self.kind,
-            enabled: self.on.value(),
-            freq_hz: self.freq_hz.value(),
-            gain_db: 0.0,
-            q: 0.707,
-            slope: self.slope.value().slope(),
-            placement: self.placement.value().placement(),
         }
     }
 }
@@ -352,21 +296,6 @@ impl Default for EqParams {
             high_shelf: EqBandParams::new("High Shelf", BandKind::HighShelf, &d[5]),
             high_cut: EqCutParams::new("EQ High Cut", BandKind::HighCut, &d[6]),
         }
-    }
-}
-
-impl EqParams {
-    /// The bands in signal order, as the DSP takes them.
-    pub fn bands(&self) -> [eq::Band; eq::BANDS] {
-        [
-            self.low_cut.band(),
-            self.low_shelf.band(),
-            self.bell1.band(),
-            self.bell2.band(),
-            self.bell3.band(),
-            self.high_shelf.band(),
-            self.high_cut.band(),
-        ]
     }
 }
 

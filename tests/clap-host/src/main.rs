@@ -158,9 +158,17 @@ fn run() -> Result<i32> {
     }
 }
 
-/// An instance with `sets` applied (and one block processed, as a DAW would have).
-fn instance_with(bundle: &host::Bundle, id: &str, sets: &[String]) -> Result<host::Plugin> {
+/// An instance (mono if asked) with `sets` applied by the plugin's own names and texts.
+fn instance_with(
+    bundle: &host::Bundle,
+    id: &str,
+    sets: &[String],
+    mono: bool,
+) -> Result<host::Plugin> {
     let mut plugin = bundle.instantiate(id)?;
+    if mono {
+        plugin.select_mono()?;
+    }
     let params = plugin.params()?;
     let mut values = Vec::new();
     for s in sets {
@@ -199,7 +207,7 @@ fn state_probe() -> Vec<Vec<f32>> {
 
 fn save_state(path: &str, id: &str, sets: &[String], file: &str) -> Result<()> {
     let bundle = host::Bundle::load(&PathBuf::from(path))?;
-    let mut plugin = instance_with(&bundle, id, sets)?;
+    let mut plugin = instance_with(&bundle, id, sets, false)?;
     let data = plugin.save_state()?;
     std::fs::write(file, &data).with_context(|| format!("write {file}"))?;
     println!("  saved {} bytes to {file}", data.len());
@@ -209,7 +217,7 @@ fn save_state(path: &str, id: &str, sets: &[String], file: &str) -> Result<()> {
 fn check_state(path: &str, id: &str, sets: &[String], file: &str) -> Result<()> {
     let bundle = host::Bundle::load(&PathBuf::from(path))?;
     let data = std::fs::read(file).with_context(|| format!("read {file}"))?;
-    let mut expected = instance_with(&bundle, id, sets)?;
+    let mut expected = instance_with(&bundle, id, sets, false)?;
     let mut loaded = bundle.instantiate(id)?;
     loaded.load_state(&data)?;
     let params = expected.params()?;
@@ -299,21 +307,8 @@ fn render(
 ) -> Result<()> {
     let (audio, sr) = read_wav(input)?;
     let bundle = host::Bundle::load(&PathBuf::from(path))?;
-    let mut plugin = bundle.instantiate(id)?;
-    if audio.len() == 1 {
-        plugin.select_mono()?;
-    }
+    let mut plugin = instance_with(&bundle, id, sets, audio.len() == 1)?;
     let params = plugin.params()?;
-    let mut values = Vec::new();
-    for s in sets {
-        let (name, text) = s.split_once('=').context("--set wants Name=value")?;
-        let d = params
-            .iter()
-            .find(|p| p.name.eq_ignore_ascii_case(name.trim()))
-            .with_context(|| format!("no parameter named {name:?}"))?;
-        values.push((d.id, plugin.text_to_value(d.id, text.trim())?));
-    }
-    plugin.set_params(&values)?;
     for d in &params {
         let v = plugin.get(d.id)?;
         println!("  {} = {}", d.name, plugin.value_to_text(d.id, v)?);

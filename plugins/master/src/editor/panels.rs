@@ -76,7 +76,7 @@ pub fn eq_curve(ui: &mut Ui, params: &MasterParams, spectra: &[[f32; spectrum::B
             .collect();
         painter.add(Shape::line(points, Stroke::new(1.0, colour)));
     }
-    let bands = params.eq.bands();
+    let bands = params.settings().eq.bands();
     let on = params.eq.on.value();
     let split = bands
         .iter()
