@@ -79,6 +79,12 @@ fn design(factor: usize) -> Vec<[f32; TAPS_PER_PHASE]> {
         .collect()
 }
 
+/// The interpolation branches [`TruePeakMeter`] uses at `sample_rate_hz` (shared with the
+/// limiter, so that it limits to what this meter will read).
+pub(crate) fn meter_branches(sample_rate_hz: f64) -> Vec<[f32; TAPS_PER_PHASE]> {
+    design(oversampling_for(crate::clamp_sample_rate(sample_rate_hz)))
+}
+
 /// Eight outputs at a time: all taps of a branch are applied while the eight partial sums stay
 /// in registers (the compiler turns the j-loops into SIMD), and `lanes` keeps eight running
 /// maxima so the max is not one serial chain either.
@@ -141,7 +147,7 @@ impl TruePeakMeter {
     /// A meter for the given sample rate (Hz).
     pub fn new(sample_rate_hz: f64) -> Self {
         Self {
-            branches: design(oversampling_for(crate::clamp_sample_rate(sample_rate_hz))),
+            branches: meter_branches(sample_rate_hz),
             work: [0.0; TAPS_PER_PHASE - 1 + CHUNK],
             max: 0.0,
             #[cfg(target_arch = "x86_64")]
