@@ -20,6 +20,9 @@ pub struct AnalyzerConfig {
     pub over_threshold_dbtp: f64,
     /// Room in the QC event list; further events are counted, not kept.
     pub qc_capacity: usize,
+    /// Keep the latest `qc_capacity` findings (a ring, for a plugin in a long session) instead
+    /// of the first ones.
+    pub qc_ring: bool,
 }
 
 impl Default for AnalyzerConfig {
@@ -27,6 +30,7 @@ impl Default for AnalyzerConfig {
         Self {
             over_threshold_dbtp: -1.0,
             qc_capacity: 256,
+            qc_ring: false,
         }
     }
 }
@@ -104,6 +108,12 @@ pub struct Analyzer {
 }
 
 impl Analyzer {
+    /// How far a click must stand out of the local prediction residual (dB); see
+    /// [`crate::qc::click`].
+    pub fn set_click_threshold_db(&mut self, db: f64) {
+        self.qc.set_click_threshold_db(db);
+    }
+
     /// An analyzer for `channels` channels (1, 2; or 5/6 for 5.0/5.1 with BS.1770 weights).
     pub fn new(sample_rate_hz: f64, channels: usize, config: AnalyzerConfig) -> Self {
         let sr = crate::clamp_sample_rate(sample_rate_hz);
@@ -118,7 +128,11 @@ impl Analyzer {
             over_threshold: crate::level::db_to_gain(config.over_threshold_dbtp as f32),
             loudness,
             true_peak: vec![TruePeakMeter::new(sr); channels],
-            qc: QcDetector::new(sr, channels, config.qc_capacity),
+            qc: {
+                let mut q = QcDetector::new(sr, channels, config.qc_capacity);
+                q.set_ring(config.qc_ring);
+                q
+            },
             sample_peak: vec![0.0; channels],
             sum_sq: vec![0.0; channels],
             frames: 0,
@@ -336,7 +350,17 @@ impl Analyzer {
         crest(f64::from(peak), sq, self.frames * self.channels() as u64)
     }
 
-    /// QC findings so far.
+    /// QC findings kept since reset (the sequence number of the next one).
+    pub fn qc_total(&self) -> u64 {
+        self.qc.total()
+    }
+
+    /// The QC finding with sequence number `seq`, if still held (see [`QcDetector::event`]).
+    pub fn qc_event(&self, seq: u64) -> Option<&QcEvent> {
+        self.qc.event(seq)
+    }
+
+    /// QC findings held (see [`QcDetector::events`]).
     pub fn qc_events(&self) -> &[QcEvent] {
         self.qc.events()
     }

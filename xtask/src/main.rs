@@ -12,6 +12,7 @@
 mod demo_mix;
 mod music;
 mod offline;
+mod qc_music;
 mod test;
 
 use anyhow::{Context, Result, bail};
@@ -32,7 +33,7 @@ fn main() {
 }
 
 fn usage() -> &'static str {
-    "usage: cargo xtask <bundle-all [--debug] [--alloc-check] | install | demo | demo-mix OUT | music | test [--only TEXT] | bench | bundle <pkg> [--release]>"
+    "usage: cargo xtask <bundle-all [--debug] [--alloc-check] | install | demo | demo-mix OUT | music | qc-music | test [--only TEXT] | bench | bundle <pkg> [--release]>"
 }
 
 fn run() -> Result<()> {
@@ -52,7 +53,8 @@ fn run() -> Result<()> {
         }
         "install" => install().map(|_| ()),
         "demo" => demo(),
-        "music" => music::fetch().map(|_| ()),
+        "music" => music::fetch().and_then(|_| music::fetch_qc()).map(|_| ()),
+        "qc-music" => qc_music::clicks_on_music(),
         "demo-mix" => {
             let out = rest.first().context("demo-mix needs an output path")?;
             write_demo_mix(Path::new(out)).map(|_| ())

@@ -41,13 +41,172 @@ const TRACKS: &[(&str, &str, &[&str], u32)] = &[
 /// Excerpt length (s).
 const SECONDS: u32 = 30;
 
+/// The QC test set: 45 s excerpts of released music in ten genres (with the three above, cut
+/// again at their own length), for the click, clipping, DC, phase and silence detectors.
+/// (genre, output name, package, stems, excerpt start s).
+///
+/// | file | genre | source (package, file) | licence |
+/// |---|---|---|---|
+/// | qc-rock-war-of-freedom.wav | rock (drums, guitars) | fretsonfire-songs-sectoid, War of freedom song + guitar | per the package's copyright file (distributable, Debian main) |
+/// | qc-metal-madness.wav | metal | fretsonfire-songs-sectoid, Metal madness song + guitar | per the package's copyright file (distributable, Debian main) |
+/// | qc-ballad-feelings.wav | rock ballad | fretsonfire-songs-sectoid, Feelings song + guitar | per the package's copyright file (distributable, Debian main) |
+/// | qc-metal-chaos-god.wav | metal | fretsonfire-songs-muldjord, chaos_god | CC BY-SA 3.0 (Muldjord) |
+/// | qc-blues-city-blues.wav | jazz / blues | lincity-ng-data, 02 - Robert van Herk - City Blues.ogg | GPL-2+ (package copyright) |
+/// | qc-ambient-contemplations.wav | ambient | lincity-ng-data, 03 - Robert van Herk - Architectural Contemplations.ogg | GPL-2+ |
+/// | qc-electronic-lincity.wav | electronic | lincity-ng-data, 01 - pronobozo - lincity.ogg | GPL-2+ |
+/// | qc-electronic-electricity.wav | electronic | brainparty-data, electricity.ogg | CC BY-SA 3.0 |
+/// | qc-orchestral-mendelssohn.wav | orchestral | freedink-data, 106.ogg | as the package states |
+/// | qc-tracker-pingus-1.wav | tracker (Impulse Tracker module) | pingus-data, music/pingus-1.it | GPL-2+ |
+/// | qc-cinematic-goin-march.wav | cinematic march (tracker) | pingus-data, music/goin_march.it | GPL-2+ |
+/// | qc-pop-frozen-bubble.wav | pop / electronic | frozen-bubble-data, snd/frozen-mainzik-1p.ogg | GPL-2 |
+/// | qc-pop-frozen-bubble-intro.wav | pop / electronic | frozen-bubble-data, snd/introzik.ogg | GPL-2 |
+/// | qc-tracker-sorcerer.wav | tracker | pingus-data, music/sorcerer.it | GPL-2+ |
+pub const QC_TRACKS: &[(&str, &str, &str, &[&str], u32)] = &[
+    (
+        "rock",
+        "qc-rock-war-of-freedom",
+        "fretsonfire-songs-sectoid",
+        &[
+            "usr/share/games/fretsonfire/data/songs/sectoid/War of freedom/song.ogg",
+            "usr/share/games/fretsonfire/data/songs/sectoid/War of freedom/guitar.ogg",
+        ],
+        40,
+    ),
+    (
+        "metal",
+        "qc-metal-madness",
+        "fretsonfire-songs-sectoid",
+        &[
+            "usr/share/games/fretsonfire/data/songs/sectoid/Metal madness/song.ogg",
+            "usr/share/games/fretsonfire/data/songs/sectoid/Metal madness/guitar.ogg",
+        ],
+        20,
+    ),
+    (
+        "rock ballad",
+        "qc-ballad-feelings",
+        "fretsonfire-songs-sectoid",
+        &[
+            "usr/share/games/fretsonfire/data/songs/sectoid/Feelings/song.ogg",
+            "usr/share/games/fretsonfire/data/songs/sectoid/Feelings/guitar.ogg",
+        ],
+        30,
+    ),
+    (
+        "metal",
+        "qc-metal-chaos-god",
+        "fretsonfire-songs-muldjord",
+        &[
+            "usr/share/games/fretsonfire/data/songs/muldjord/chaos_god/song.ogg",
+            "usr/share/games/fretsonfire/data/songs/muldjord/chaos_god/guitar.ogg",
+        ],
+        60,
+    ),
+    (
+        "jazz / blues",
+        "qc-blues-city-blues",
+        "lincity-ng-data",
+        &["usr/share/games/lincity-ng/music/default/02 - Robert van Herk - City Blues.ogg"],
+        20,
+    ),
+    (
+        "ambient",
+        "qc-ambient-contemplations",
+        "lincity-ng-data",
+        &[
+            "usr/share/games/lincity-ng/music/default/03 - Robert van Herk - Architectural Contemplations.ogg",
+        ],
+        20,
+    ),
+    (
+        "electronic",
+        "qc-electronic-lincity",
+        "lincity-ng-data",
+        &["usr/share/games/lincity-ng/music/default/01 - pronobozo - lincity.ogg"],
+        30,
+    ),
+    (
+        "electronic",
+        "qc-electronic-electricity",
+        "brainparty-data",
+        &["usr/share/games/brainparty/electricity.ogg"],
+        20,
+    ),
+    (
+        "orchestral",
+        "qc-orchestral-mendelssohn",
+        "freedink-data",
+        &["usr/share/games/dink/dink/Sound/106.ogg"],
+        30,
+    ),
+    (
+        "tracker",
+        "qc-tracker-pingus-1",
+        "pingus-data",
+        &["usr/share/games/pingus/data/music/pingus-1.it"],
+        5,
+    ),
+    (
+        "cinematic",
+        "qc-cinematic-goin-march",
+        "pingus-data",
+        &["usr/share/games/pingus/data/music/goin_march.it"],
+        5,
+    ),
+    (
+        "pop",
+        "qc-pop-frozen-bubble",
+        "frozen-bubble-data",
+        &["usr/share/games/frozen-bubble/snd/frozen-mainzik-1p.ogg"],
+        20,
+    ),
+    (
+        "pop",
+        "qc-pop-frozen-bubble-intro",
+        "frozen-bubble-data",
+        &["usr/share/games/frozen-bubble/snd/introzik.ogg"],
+        5,
+    ),
+    (
+        "tracker",
+        "qc-tracker-sorcerer",
+        "pingus-data",
+        &["usr/share/games/pingus/data/music/sorcerer.it"],
+        5,
+    ),
+];
+
+/// Length of the QC excerpts (s).
+pub const QC_SECONDS: u32 = 45;
+
 /// Fetches and cuts the tracks (once; kept under target/music/). Returns their paths.
 pub fn fetch() -> Result<Vec<PathBuf>> {
+    let list: Vec<(&str, &str, &[&str], u32)> = TRACKS.to_vec();
+    fetch_list(&list, SECONDS, false)
+}
+
+/// Fetches and cuts the QC test set. Returns (genre, path) pairs.
+pub fn fetch_qc() -> Result<Vec<(&'static str, PathBuf)>> {
+    let list: Vec<(&str, &str, &[&str], u32)> = QC_TRACKS
+        .iter()
+        .map(|&(_, name, package, stems, start)| (name, package, stems, start))
+        .collect();
+    let paths = fetch_list(&list, QC_SECONDS, true)?;
+    Ok(QC_TRACKS.iter().map(|t| t.0).zip(paths).collect())
+}
+
+/// Fetches the packages of `list` and cuts `seconds` of each (once); `float`: 32-bit float
+/// WAV with stem mixes 6 dB down, so cutting and mixing add no clipping of their own.
+fn fetch_list(
+    list: &[(&str, &str, &[&str], u32)],
+    seconds: u32,
+    float: bool,
+) -> Result<Vec<PathBuf>> {
     let dir = target_dir().join("music");
     let debs = dir.join("debs");
     std::fs::create_dir_all(&debs)?;
     let mut out = Vec::new();
-    for (name, package, stems, start) in TRACKS {
+    for &(name, package, stems, start) in list {
         let wav = dir.join(format!("{name}.wav"));
         out.push(wav.clone());
         if wav.exists() {
@@ -72,27 +231,37 @@ pub fn fetch() -> Result<Vec<PathBuf>> {
                 .with_context(|| format!("no .deb for {package}"))?;
             run_cmd(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked))?;
         }
-        cut(&unpacked, stems, *start, &wav)?;
+        cut(&unpacked, stems, start, seconds, float, &wav)?;
         println!("  {}", wav.display());
     }
     Ok(out)
 }
 
-/// Mixes the stems (unity gain) and writes `SECONDS` from `start` as 44.1 kHz 24-bit WAV.
-fn cut(root: &Path, stems: &[&str], start: u32, wav: &Path) -> Result<()> {
+/// Mixes the stems (unity gain, or 6 dB down when `float`) and writes `seconds` from `start`
+/// as 44.1 kHz 24-bit (or 32-bit float) WAV.
+fn cut(
+    root: &Path,
+    stems: &[&str],
+    start: u32,
+    seconds: u32,
+    float: bool,
+    wav: &Path,
+) -> Result<()> {
     let mut cmd = Command::new("ffmpeg");
     cmd.args(["-hide_banner", "-loglevel", "error", "-y"]);
     for stem in stems {
-        cmd.args(["-ss", &start.to_string(), "-t", &SECONDS.to_string(), "-i"])
+        cmd.args(["-ss", &start.to_string(), "-t", &seconds.to_string(), "-i"])
             .arg(root.join(stem));
     }
     if stems.len() > 1 {
+        let down = if float { ",volume=-6dB" } else { "" };
         cmd.args([
             "-filter_complex",
-            &format!("amix=inputs={}:normalize=0", stems.len()),
+            &format!("amix=inputs={}:normalize=0{down}", stems.len()),
         ]);
     }
-    cmd.args(["-ar", "44100", "-ac", "2", "-c:a", "pcm_s24le"])
+    let codec = if float { "pcm_f32le" } else { "pcm_s24le" };
+    cmd.args(["-ar", "44100", "-ac", "2", "-c:a", codec])
         .arg(wav);
     run_cmd(&mut cmd).context("ffmpeg (apt-get install ffmpeg)")
 }

@@ -370,6 +370,10 @@ pub fn run(args: &[String]) -> Result<()> {
         || offline::targets_on_music(lathe.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?),
     );
     steps.step(
+        "QC on released music (12 genres): clicks found, music left alone, other detectors fire",
+        crate::qc_music::clicks_on_music,
+    );
+    steps.step(
         "lathe master: 60-minute 96 kHz file in bounded memory",
         || offline::hour_long(lathe.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?),
     );

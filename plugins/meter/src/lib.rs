@@ -34,6 +34,14 @@ const QC_QUEUE: usize = 256;
 /// −100 dBFS, below any dither).
 const AUDIBLE_FLOOR: f32 = 1e-5;
 
+/// The analyzer as the plugin runs it: QC findings kept in a ring of the latest ones.
+fn analyzer_config() -> AnalyzerConfig {
+    AnalyzerConfig {
+        qc_ring: true,
+        ..AnalyzerConfig::default()
+    }
+}
+
 /// Settings saved with the project. None of them changes the audio.
 #[derive(Params)]
 pub struct MeterParams {
@@ -252,7 +260,7 @@ pub struct LatheMeter {
     repaint: RepaintNotifier,
     analyzer: Analyzer,
     /// QC events already handed to the editor.
-    qc_sent: usize,
+    qc_sent: u64,
     /// Samples since the gated figures and history were last published.
     since_publish: u64,
     /// [`PUBLISH_INTERVAL_S`] in samples.
@@ -277,7 +285,7 @@ impl Default for LatheMeter {
                 1.0,
             ),
             repaint: RepaintNotifier::new(),
-            analyzer: Analyzer::new(48_000.0, 2, AnalyzerConfig::default()),
+            analyzer: Analyzer::new(48_000.0, 2, analyzer_config()),
             qc_sent: 0,
             since_publish: 0,
             publish_interval: 4800,
@@ -384,7 +392,7 @@ impl Plugin for LatheMeter {
     ) -> bool {
         let sr = f64::from(buffer_config.sample_rate);
         let channels = lathe_plugin_common::channel_count(audio_io_layout);
-        self.analyzer = Analyzer::new(sr, channels, AnalyzerConfig::default());
+        self.analyzer = Analyzer::new(sr, channels, analyzer_config());
         self.publish_interval = (sr * PUBLISH_INTERVAL_S) as u64;
         self.shared
             .channels
@@ -453,14 +461,16 @@ impl Plugin for LatheMeter {
             loud.stereo_reading().correlation_momentary as f32,
             Ordering::Relaxed,
         );
-        let events = self.analyzer.qc_events();
-        while self.qc_sent < events.len() {
-            let event = events[self.qc_sent];
-            if event.kind == QcKind::TruePeakOver {
-                self.overs = self.overs.saturating_add(1);
+        // The analyzer keeps a ring of the latest findings: a long session never stops
+        // reporting (findings overwritten before they were sent are skipped).
+        while self.qc_sent < self.analyzer.qc_total() {
+            if let Some(&event) = self.analyzer.qc_event(self.qc_sent) {
+                if event.kind == QcKind::TruePeakOver {
+                    self.overs = self.overs.saturating_add(1);
+                }
+                // A full queue drops the event for the editor only.
+                let _ = s.qc.push(event);
             }
-            // A full queue drops the event for the editor only; the analyzer keeps it.
-            let _ = s.qc.push(event);
             self.qc_sent += 1;
         }
         let editor_open = self.editor_state.is_open();

@@ -1,8 +1,11 @@
 //! Quality-control detectors: clipped runs, clicks, DC offset, and the event list they fill.
 //!
+//! Clicks are outliers of short-term linear prediction (see [`click`]).
+//!
 //! The detectors run per sample on the raw (unweighted) signal. Events go into a list whose
-//! capacity is fixed at construction; once full, further events are only counted, so QC never
-//! allocates while processing.
+//! capacity is fixed at construction, so QC never allocates while processing. Once full, a
+//! *list* (files: the first findings, the rest counted) keeps what it has; a *ring* (a plugin in
+//! a long session) overwrites its oldest finding, so the latest ones are always there.
 
 /// What a QC event is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -49,8 +52,9 @@ pub struct QcEvent {
     pub start_s: f64,
     /// How long it lasts (s; 0 for instantaneous events).
     pub duration_s: f64,
-    /// A figure describing it: peak (dBTP) for overs, mean (dBFS) for DC, step size for clicks,
-    /// correlation for phase problems, samples for clipped runs.
+    /// A figure describing it: peak (dBTP) for overs, mean (dBFS) for DC, for clicks how far
+    /// the click stands out of the local prediction residual (dB), correlation for phase
+    /// problems, samples for clipped runs.
     pub value: f64,
 }
 
@@ -60,11 +64,6 @@ pub const FULL_SCALE: f32 = 1.0 - 1.0 / 32_768.0;
 pub const CLIP_RUN_SAMPLES: u32 = 3;
 /// Programme mean (absolute, linear) above which DC offset is flagged (−60 dBFS).
 pub const DC_THRESHOLD: f64 = 0.001;
-/// A click is a second difference this many times the average second difference of the
-/// preceding ~5 ms window …
-pub const CLICK_RATIO: f32 = 30.0;
-/// … and at least this large (linear).
-pub const CLICK_MIN_STEP: f32 = 0.25;
 /// Silence threshold for head and tail (linear, −60 dBFS).
 pub const SILENCE_LEVEL: f32 = 0.001;
 /// Head or tail silence shorter than this is not reported (s).
@@ -76,27 +75,39 @@ pub const PHASE_CORRELATION: f64 = -0.3;
 /// Minimum length of a phase problem (s).
 pub const PHASE_MIN_S: f64 = 1.0;
 
+pub mod click;
+
+use click::ClickDetector;
+
 /// Per-channel detector state.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct ChannelState {
     /// Length of the current full-scale run (samples).
     clip_run: u32,
     /// Frame where the current full-scale run started.
     clip_start: u64,
-    /// Previous two samples, for the second difference.
-    prev: [f32; 2],
-    /// Whether the previous two samples were at full scale.
-    prev_full: [bool; 2],
-    /// Samples until click detection is armed again (after a click or at the start).
-    click_holdoff: u32,
-    /// Σ|second difference| in the current aligned window of [`QC_CHUNK`] frames.
-    d2_sum: f32,
-    /// Mean |second difference| of the previous complete window: the local "roughness" a click
-    /// must stand out from. Windows are aligned to absolute frame numbers, so the result does
-    /// not depend on how the host cuts blocks.
-    d2_prev_mean: f32,
+    /// The click detector.
+    click: ClickDetector,
     /// Σx over the programme (for DC).
     sum: f64,
+}
+
+impl ChannelState {
+    fn new(sample_rate_hz: f64) -> Self {
+        Self {
+            clip_run: 0,
+            clip_start: 0,
+            click: ClickDetector::new(sample_rate_hz),
+            sum: 0.0,
+        }
+    }
+
+    fn reset(&mut self) {
+        self.clip_run = 0;
+        self.clip_start = 0;
+        self.click.reset();
+        self.sum = 0.0;
+    }
 }
 
 /// The sample-level detectors and the event list.
@@ -106,8 +117,14 @@ pub struct QcDetector {
     channels: Vec<ChannelState>,
     /// Events found so far (fixed capacity).
     events: Vec<QcEvent>,
-    /// Events that did not fit in the list.
+    /// Events that did not fit in the list, or were overwritten in the ring.
     dropped: u64,
+    /// Overwrite the oldest event when full (see the module documentation).
+    ring: bool,
+    /// In a full ring: index of the oldest event.
+    head: usize,
+    /// Events ever added since reset (the sequence number of the next one).
+    total: u64,
     /// Frames processed.
     frames: u64,
     /// First and last frame above [`SILENCE_LEVEL`] on any channel.
@@ -121,9 +138,12 @@ impl QcDetector {
         let sr = crate::clamp_sample_rate(sample_rate_hz);
         let mut q = Self {
             sample_rate_hz: sr,
-            channels: vec![ChannelState::default(); channels.max(1)],
+            channels: vec![ChannelState::new(sr); channels.max(1)],
             events: Vec::with_capacity(capacity),
             dropped: 0,
+            ring: false,
+            head: 0,
+            total: 0,
             frames: 0,
             first_sound: None,
             last_sound: 0,
@@ -134,37 +154,86 @@ impl QcDetector {
 
     /// Forgets everything. Does not allocate.
     pub fn reset(&mut self) {
-        let holdoff = (0.01 * self.sample_rate_hz) as u32;
         for c in &mut self.channels {
-            *c = ChannelState {
-                click_holdoff: holdoff,
-                ..ChannelState::default()
-            };
+            c.reset();
         }
         self.events.clear();
         self.dropped = 0;
+        self.head = 0;
+        self.total = 0;
         self.frames = 0;
         self.first_sound = None;
         self.last_sound = 0;
     }
 
-    /// Adds an event if there is room; counts it otherwise.
+    /// How far a click must stand out of the local prediction residual (dB; default
+    /// [`click::CLICK_RATIO_DB`]): lower finds quieter clicks and risks reporting music.
+    pub fn set_click_threshold_db(&mut self, db: f64) {
+        for c in &mut self.channels {
+            c.click.set_threshold_db(db);
+        }
+    }
+
+    /// Ring mode: when full, a new event overwrites the oldest (see the module documentation).
+    pub fn set_ring(&mut self, ring: bool) {
+        self.ring = ring;
+    }
+
+    /// Adds an event if there is room; in a full ring it replaces the oldest, in a full list it
+    /// is only counted.
     pub fn push(&mut self, event: QcEvent) {
         if self.events.len() < self.events.capacity() {
             self.events.push(event);
+        } else if self.ring && !self.events.is_empty() {
+            self.events[self.head] = event;
+            self.head = (self.head + 1) % self.events.len();
+            self.dropped += 1;
         } else {
             self.dropped += 1;
+            return;
         }
+        self.total += 1;
+    }
+
+    /// Events kept since reset (sequence numbers run from `total() − held` to `total() − 1`).
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// The event with sequence number `seq` (0 = the first since reset), if it is still held.
+    pub fn event(&self, seq: u64) -> Option<&QcEvent> {
+        let held = self.events.len() as u64;
+        let first = self.total - held;
+        if seq < first || seq >= self.total {
+            return None;
+        }
+        let offset = (seq - first) as usize;
+        let index = if self.events.len() == self.events.capacity() && self.ring {
+            (self.head + offset) % self.events.len()
+        } else {
+            offset
+        };
+        self.events.get(index)
     }
 
     /// Extends the last event of `kind` on `channel` to `end_s` if it ends within `gap_s` of
     /// `start_s`, otherwise adds the event. Keeps one event per continuous stretch.
     pub fn push_or_extend(&mut self, event: QcEvent, gap_s: f64) {
-        if let Some(last) = self
-            .events
-            .iter_mut()
-            .rev()
-            .find(|e| e.kind == event.kind && e.channel == event.channel)
+        let held = self.events.len() as u64;
+        let found = (self.total - held..self.total).rev().find_map(|seq| {
+            self.event(seq)
+                .filter(|e| e.kind == event.kind && e.channel == event.channel)
+                .map(|_| seq)
+        });
+        let index = found.map(|seq| {
+            let offset = (seq - (self.total - held)) as usize;
+            if self.ring && self.events.len() == self.events.capacity() {
+                (self.head + offset) % self.events.len()
+            } else {
+                offset
+            }
+        });
+        if let Some(last) = index.map(|i| &mut self.events[i])
             // 1 µs of slack absorbs rounding in times computed from frame counts.
             && last.start_s + last.duration_s + gap_s + 1e-6 >= event.start_s
         {
@@ -203,15 +272,11 @@ impl QcDetector {
     }
 
     fn process_chunk(&mut self, ch: usize, first_frame: u64, chunk: &[f32]) {
-        // The chunk (sanitised) after the previous two samples, so second differences are
-        // three plain slices the compiler can vectorise.
-        let mut xb = [0.0f32; QC_CHUNK + 2];
-        xb[0] = self.channels[ch].prev[1];
-        xb[1] = self.channels[ch].prev[0];
-        for (d, &s) in xb[2..2 + chunk.len()].iter_mut().zip(chunk) {
+        let mut xb = [0.0f32; QC_CHUNK];
+        for (d, &s) in xb.iter_mut().zip(chunk) {
             *d = if s.is_finite() { s } else { 0.0 };
         }
-        let x = &xb[2..2 + chunk.len()];
+        let x = &xb[..chunk.len()];
         // Peak and sum with eight lanes each, so neither is one serial chain.
         let mut peak = [0.0f32; 8];
         let mut sum = [0.0f32; 8];
@@ -255,71 +320,18 @@ impl QcDetector {
             }
         }
 
-        // Clicks: second differences far above this chunk's average second difference.
-        let st = &mut self.channels[ch];
-        let n = x.len();
-        let mut d2 = [0.0f32; QC_CHUNK];
-        let d2 = &mut d2[..n];
-        for (((d, &a), &b), &c) in d2
-            .iter_mut()
-            .zip(&xb[2..2 + n])
-            .zip(&xb[1..1 + n])
-            .zip(&xb[..n])
-        {
-            *d = (a - 2.0 * b + c).abs();
-        }
-        st.prev = [xb[n + 1], xb[n]];
-        let is_full = |v: f32| v.abs() >= FULL_SCALE;
-        let prev_full = st.prev_full;
-        st.prev_full = match x.len() {
-            0 => prev_full,
-            1 => [is_full(x[0]), prev_full[0]],
-            n => [is_full(x[n - 1]), is_full(x[n - 2])],
-        };
-        let holdoff_start = st.click_holdoff;
-        st.click_holdoff = st.click_holdoff.saturating_sub(x.len() as u32);
-        let mut d2_max = [0.0f32; 8];
-        let mut d2_sum = [0.0f32; 8];
-        for c in d2.chunks(8) {
-            for (j, &v) in c.iter().enumerate() {
-                d2_max[j] = if v > d2_max[j] { v } else { d2_max[j] };
-                d2_sum[j] += v;
-            }
-        }
-        st.d2_sum += d2_sum.iter().sum::<f32>();
-        let threshold = CLICK_MIN_STEP.max(CLICK_RATIO * st.d2_prev_mean);
-        let window_done = (first_frame + x.len() as u64).is_multiple_of(QC_CHUNK as u64);
-        if window_done {
-            st.d2_prev_mean = st.d2_sum / QC_CHUNK as f32;
-            st.d2_sum = 0.0;
-        }
-        if d2_max.iter().fold(0.0f32, |m, &v| m.max(v)) < threshold {
-            return;
-        }
-        let mut holdoff = holdoff_start;
-        // Whether the previous two samples were at full scale: the edges of a clipped run are
-        // reported as the run, not as clicks.
-        let [mut full1, mut full2] = prev_full;
-        for (i, (&d, &v)) in d2.iter().zip(x.iter()).enumerate() {
-            let full = v.abs() >= FULL_SCALE;
-            let near_clip = full || full1 || full2;
-            (full1, full2) = (full, full1);
-            if holdoff > 0 {
-                holdoff -= 1;
-                continue;
-            }
-            if d >= threshold && !near_clip {
-                holdoff = (0.05 * self.sample_rate_hz) as u32;
+        // Clicks: outliers of the prediction residual (decided a few ms after the sample).
+        for &v in x {
+            if let Some(click) = self.channels[ch].click.push(v, v.abs() >= FULL_SCALE) {
                 self.push(QcEvent {
                     kind: QcKind::Click,
                     channel: Some(ch as u16),
-                    start_s: self.seconds(first_frame + i as u64),
+                    start_s: self.seconds(click.frame),
                     duration_s: 0.0,
-                    value: f64::from(d),
+                    value: click.ratio_db,
                 });
             }
         }
-        self.channels[ch].click_holdoff = holdoff;
     }
 
     fn push_clip(&mut self, ch: usize, begin: u64, run: u32) {
@@ -381,12 +393,12 @@ impl QcDetector {
         }
     }
 
-    /// Events found so far, in the order found.
+    /// Events held, in the order found (a full ring: in storage order; use [`Self::event`]).
     pub fn events(&self) -> &[QcEvent] {
         &self.events
     }
 
-    /// Events that did not fit in the list.
+    /// Events that did not fit in the list or were overwritten in the ring.
     pub fn dropped(&self) -> u64 {
         self.dropped
     }
@@ -450,12 +462,24 @@ mod tests {
     fn finds_a_click_but_not_a_drum_like_transient() {
         let sr = 44_100.0;
         let mut x = tone(sr, 2.0, 0.2);
+        // A recording's noise floor (−60 dBFS): no real programme is a perfectly predictable
+        // tone, and the detector measures against what the predictor cannot follow.
+        let mut seed = 1u32;
+        for v in &mut x {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            *v += 0.001 * ((seed >> 8) as f32 / (1 << 24) as f32 - 0.5) * 2.0;
+        }
         x[44_100] += 0.6; // a one-sample spike
-        // A decaying 80 Hz burst with a fast attack is music, not a click.
-        for n in 0..4410 {
+        // A decaying 80 Hz burst with a 2 ms attack is music, not a click.
+        for n in 0..8820 {
             let t = n as f32 / sr as f32;
+            let attack = if t < 0.002 {
+                0.5 - 0.5 * (std::f32::consts::PI * t / 0.002).cos()
+            } else {
+                1.0
+            };
             x[60_000 + n] +=
-                0.7 * (2.0 * std::f32::consts::PI * 80.0 * t).sin() * (-t * 30.0).exp();
+                0.7 * attack * (2.0 * std::f32::consts::PI * 80.0 * t).sin() * (-t * 30.0).exp();
         }
         let q = run(sr, &[x]);
         let clicks: Vec<_> = q
@@ -506,6 +530,40 @@ mod tests {
         assert_eq!(q.events().len(), cap);
         assert!(q.dropped() > 400);
         assert_eq!(q.events.capacity(), cap);
+    }
+
+    #[test]
+    fn a_ring_keeps_the_latest_findings_in_a_long_session() {
+        let mut q = QcDetector::new(48_000.0, 1, 16);
+        q.set_ring(true);
+        let cap = q.events.capacity();
+        let ev = |i: u64| QcEvent {
+            kind: QcKind::Click,
+            channel: Some(0),
+            start_s: i as f64,
+            duration_s: 0.0,
+            value: 0.0,
+        };
+        for i in 0..1000 {
+            q.push(ev(i));
+        }
+        assert_eq!(q.total(), 1000);
+        assert_eq!(q.events.capacity(), cap);
+        assert_eq!(q.dropped(), 1000 - cap as u64);
+        assert!(q.event(1000 - cap as u64 - 1).is_none());
+        for seq in 1000 - cap as u64..1000 {
+            assert_eq!(q.event(seq).map(|e| e.start_s), Some(seq as f64));
+        }
+        // Extending a stretch finds the latest event of its kind in the ring.
+        q.push_or_extend(
+            QcEvent {
+                duration_s: 0.5,
+                ..ev(999)
+            },
+            0.0,
+        );
+        assert_eq!(q.total(), 1000);
+        assert_eq!(q.event(999).map(|e| e.duration_s), Some(0.5));
     }
 
     #[test]
