@@ -6,6 +6,7 @@ Parameters are set by pedalboard name before the editor opens; each --expect wor
 found by OCR too.
 """
 
+import os
 import subprocess
 import sys
 import time
@@ -53,6 +54,13 @@ if error:
 
 colours = int(subprocess.run(["identify", "-format", "%k", png], capture_output=True, text=True, check=True).stdout)
 text = subprocess.run(["tesseract", png, "stdout"], capture_output=True, text=True).stdout
+# Tesseract reads light text on dark, partly lit buttons poorly (it missed "Compressor" in the
+# module row of a clean-clone CI run while the screenshot showed it): read a grey, inverted,
+# twice-enlarged copy as well and search both readings.
+ocr_png = png + ".ocr.png"
+subprocess.run(["convert", png, "-colorspace", "Gray", "-negate", "-resize", "200%", ocr_png], check=True)
+text += "\n" + subprocess.run(["tesseract", ocr_png, "stdout"], capture_output=True, text=True).stdout
+os.remove(ocr_png)
 words = " ".join(text.split())
 print(f"{png}: {colours} colours; OCR: {words[:200]!r}")
 if colours < 16:
