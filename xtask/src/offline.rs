@@ -355,6 +355,21 @@ pub fn targets_on_music(lathe: &Path) -> Result<()> {
             .file_stem()
             .and_then(|s| s.to_str())
             .unwrap_or("track");
+        // The released file itself: `lathe analyze` reads its true peak within 0.1 dB of
+        // libebur128.
+        let (ebu, ours) = (ebur128_true_peak(track)?, lathe_true_peak(lathe, track)?);
+        let agree = (ebu - ours).abs() <= 0.1;
+        println!(
+            "  {name}: true peak libebur128 {ebu:+.3}, lathe analyze {ours:+.3} dBTP: {}",
+            if agree {
+                "ok"
+            } else {
+                "FAILED (more than 0.1 dB apart)"
+            }
+        );
+        if !agree {
+            failures.push(format!("{name} true peak"));
+        }
         for (target, lufs, ceiling) in [("spotify", -14.0, -1.0), ("cd", -9.0, -0.3)] {
             let ceiling: f64 = ceiling;
             let out = dir.join(format!("{name}-{target}.wav"));
