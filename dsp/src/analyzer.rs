@@ -387,7 +387,7 @@ impl Analyzer {
             },
             crest_db: self.crest_db(),
             crest_window_db: self.crest_window_db(),
-            qc: self.qc.events().to_vec(),
+            qc: self.qc.events_in_order(),
             qc_dropped: self.qc.dropped(),
         }
     }

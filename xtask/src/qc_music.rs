@@ -270,6 +270,7 @@ pub fn clicks_on_music() -> Result<()> {
     let mut genres: Vec<(&str, Tally)> = Vec::new();
     let mut quiet_failures = Vec::new();
     let mut by_kind = [[(0usize, 0usize); 2]; 4];
+    let mut impulse_offsets: Vec<i64> = Vec::new();
     for (i, (genre, path)) in set.iter().enumerate() {
         let (sr, clean) = read_wav(path)?;
         let tol = (TOLERANCE_S * sr) as i64;
@@ -318,6 +319,14 @@ pub fn clicks_on_music() -> Result<()> {
             }
             by_kind[tag / 2][band].0 += usize::from(hit);
             by_kind[tag / 2][band].1 += 1;
+            // 1-sample impulses: how far from the sample itself the finding is.
+            if tag / 2 == 0
+                && let Some(&(_, f)) = found
+                    .iter()
+                    .find(|&&(c, f)| c == ch && (f - pos).abs() <= tol)
+            {
+                impulse_offsets.push((f - pos).abs());
+            }
         }
         t.false_added = found
             .iter()
@@ -368,7 +377,24 @@ pub fn clicks_on_music() -> Result<()> {
             r[0].0, r[0].1, r[1].0, r[1].1
         );
     }
+    let exact = impulse_offsets.iter().filter(|&&o| o <= 1).count();
+    println!(
+        "  1-sample impulses found at the sample (±1): {exact} of {}",
+        impulse_offsets.len()
+    );
     let mut failures = quiet_failures;
+    if exact * 10 < impulse_offsets.len() * 9 {
+        failures.push(format!(
+            "only {exact} of {} 1-sample impulses reported at their sample (±1)",
+            impulse_offsets.len()
+        ));
+    }
+    if total.false_added > total.false_clean + 2 {
+        failures.push(format!(
+            "{} findings beside the added clicks (clean: {})",
+            total.false_added, total.false_clean
+        ));
+    }
     if total.per_10_min(total.false_clean) > 1.0 {
         failures.push(format!(
             "{} false findings on {:.0} s of clean music (more than 1 per 10 min)",

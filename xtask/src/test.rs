@@ -370,7 +370,7 @@ pub fn run(args: &[String]) -> Result<()> {
         || offline::targets_on_music(lathe.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?),
     );
     steps.step(
-        "QC on released music (12 genres): clicks found, music left alone, other detectors fire",
+        "QC on released music (10 genres): clicks found, music left alone, other detectors fire",
         crate::qc_music::clicks_on_music,
     );
     steps.step(

@@ -220,18 +220,19 @@ impl ClickDetector {
             return None;
         }
         let cand = self.e_back(d);
-        if cand.abs() < MIN_RESIDUAL {
+        // Every gate is written so that NaN fails it.
+        if !(cand.abs() >= MIN_RESIDUAL) {
             return None;
         }
         // The louder side: an onset leaves the residual up after it, a click does not.
         let count = (w - g + 1) as f64;
         let level = (self.left.max(self.right) / count).max(FLOOR);
         let ratio_db = 20.0 * (f64::from(cand.abs()) / level).log10();
-        if ratio_db < self.threshold_db {
+        if !(ratio_db >= self.threshold_db) {
             return None;
         }
         // Large enough to matter next to the signal.
-        if cand.abs() / self.norm2 < self.peak * 10f32.powf(MIN_RELATIVE_DB / 20.0) {
+        if !(cand.abs() / self.norm2 >= self.peak * 10f32.powf(MIN_RELATIVE_DB / 20.0)) {
             return None;
         }
         // Alone within ±isolation, but for one other event (the far edge of a short step or
@@ -240,7 +241,7 @@ impl ClickDetector {
         let mut others = 0;
         let mut last: Option<usize> = None;
         for b in (0..=d - g).chain(d + g..=2 * d) {
-            if self.e_back(b).abs() > bar {
+            if !(self.e_back(b).abs() <= bar) {
                 if last.is_none_or(|l| b > l + g) {
                     others += 1;
                 }
@@ -259,9 +260,20 @@ impl ClickDetector {
         if near_clip {
             return None;
         }
+        // A large click crosses the bar on the matched filter's first side lobe already: the
+        // click is where the filter peaks, within the guard after the first crossing.
+        let at = (d - g..=d)
+            .max_by(|&a, &b| {
+                self.e_back(a)
+                    .abs()
+                    .total_cmp(&self.e_back(b).abs())
+                    .then(a.cmp(&b))
+            })
+            .unwrap_or(d);
+        let peak_ratio_db = 20.0 * (f64::from(self.e_back(at).abs()) / level).log10();
         Some(Click {
-            frame: self.n - 1 - d as u64 - ORDER as u64,
-            ratio_db,
+            frame: self.n - 1 - at as u64 - ORDER as u64,
+            ratio_db: peak_ratio_db.max(ratio_db),
         })
     }
 
@@ -291,7 +303,7 @@ impl ClickDetector {
             }
             *rv = s;
         }
-        if r[0] < 1e-12 {
+        if !(r[0] >= 1e-12 && r[0].is_finite()) {
             return;
         }
         // A little white noise (−40 dB) keeps the predictor well conditioned on pure tones.
@@ -310,7 +322,7 @@ impl ClickDetector {
                 a[j] = prev[j] - k * prev[i - j];
             }
             err *= 1.0 - k * k;
-            if err <= 0.0 {
+            if !(err > 0.0 && k.is_finite()) {
                 return;
             }
         }
