@@ -47,6 +47,12 @@ const MIN_RELATIVE_DB: f32 = -50.0;
 /// Time constant of that recent peak (s).
 const PEAK_DECAY_S: f64 = 0.02;
 
+/// `a ≥ b`; false when either is NaN (so a NaN never passes a gate written with it).
+#[inline]
+fn at_least<T: PartialOrd>(a: T, b: T) -> bool {
+    a >= b
+}
+
 /// One channel's click detector.
 #[derive(Debug, Clone)]
 pub struct ClickDetector {
@@ -221,18 +227,21 @@ impl ClickDetector {
         }
         let cand = self.e_back(d);
         // Every gate is written so that NaN fails it.
-        if !(cand.abs() >= MIN_RESIDUAL) {
+        if !at_least(cand.abs(), MIN_RESIDUAL) {
             return None;
         }
         // The louder side: an onset leaves the residual up after it, a click does not.
         let count = (w - g + 1) as f64;
         let level = (self.left.max(self.right) / count).max(FLOOR);
         let ratio_db = 20.0 * (f64::from(cand.abs()) / level).log10();
-        if !(ratio_db >= self.threshold_db) {
+        if !at_least(ratio_db, self.threshold_db) {
             return None;
         }
         // Large enough to matter next to the signal.
-        if !(cand.abs() / self.norm2 >= self.peak * 10f32.powf(MIN_RELATIVE_DB / 20.0)) {
+        if !at_least(
+            cand.abs() / self.norm2,
+            self.peak * 10f32.powf(MIN_RELATIVE_DB / 20.0),
+        ) {
             return None;
         }
         // Alone within ±isolation, but for one other event (the far edge of a short step or
@@ -241,7 +250,7 @@ impl ClickDetector {
         let mut others = 0;
         let mut last: Option<usize> = None;
         for b in (0..=d - g).chain(d + g..=2 * d) {
-            if !(self.e_back(b).abs() <= bar) {
+            if !at_least(bar, self.e_back(b).abs()) {
                 if last.is_none_or(|l| b > l + g) {
                     others += 1;
                 }
@@ -303,7 +312,7 @@ impl ClickDetector {
             }
             *rv = s;
         }
-        if !(r[0] >= 1e-12 && r[0].is_finite()) {
+        if !(at_least(r[0], 1e-12) && r[0].is_finite()) {
             return;
         }
         // A little white noise (−40 dB) keeps the predictor well conditioned on pure tones.
@@ -322,7 +331,7 @@ impl ClickDetector {
                 a[j] = prev[j] - k * prev[i - j];
             }
             err *= 1.0 - k * k;
-            if !(err > 0.0 && k.is_finite()) {
+            if !(err.is_finite() && err > 0.0 && k.is_finite()) {
                 return;
             }
         }
