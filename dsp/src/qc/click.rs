@@ -53,21 +53,45 @@ fn at_least<T: PartialOrd>(a: T, b: T) -> bool {
     a >= b
 }
 
+/// Autocorrelation of `w` at lags 0..=ORDER into `r` (f32 in eight lanes, summed in f64).
+fn autocorrelation(w: &[f32; FIT_LEN], r: &mut [f64; ORDER + 1]) {
+    let len = FIT_LEN;
+    for (lag, rv) in r.iter_mut().enumerate() {
+        // Eight lanes over exact chunks (no bounds checks in the loop: it vectorises).
+        let mut acc = [0.0f32; 8];
+        let n = len - lag;
+        let (a, b) = (&w[..n], &w[lag..]);
+        let whole = n - n % 8;
+        for (ca, cb) in a[..whole].chunks_exact(8).zip(b[..whole].chunks_exact(8)) {
+            for j in 0..8 {
+                acc[j] += ca[j] * cb[j];
+            }
+        }
+        let mut s: f64 = acc.iter().map(|&v| f64::from(v)).sum();
+        for (x, y) in a[whole..].iter().zip(&b[whole..n]) {
+            s += f64::from(*x) * f64::from(*y);
+        }
+        *rv = s;
+    }
+}
+
 /// One channel's click detector.
 #[derive(Debug, Clone)]
 pub struct ClickDetector {
     /// Predictor coefficients: x̂[n] = Σ a[k]·x[n−1−k].
     a: [f32; ORDER],
-    /// The last `FIT_LEN` input samples (ring), for fitting and prediction.
-    x: Vec<f32>,
-    x_pos: usize,
-    /// Residuals (ring of `ORDER + 1`), for the matched filter.
-    res: [f32; ORDER + 1],
-    res_pos: usize,
-    /// Matched-filter outputs (ring of `ring` entries) and whether the sample was at full scale.
+    /// The last `FIT_LEN` input samples, then room for one chunk (and SIMD padding).
+    xbuf: Vec<f32>,
+    /// The last `ORDER` residuals, then room for one chunk (and padding).
+    rbuf: Vec<f32>,
+    /// Full-scale flags of the last `ORDER` samples, then room for one chunk.
+    fbuf: Vec<bool>,
+    /// Matched-filter outputs (ring, power-of-two length) and whether the sample was at full
+    /// scale.
     e: Vec<f32>,
     full: Vec<bool>,
     e_pos: usize,
+    mask: usize,
     /// Window half-width, guard and isolation half-width (samples; the decision delay is the
     /// isolation half-width).
     window: usize,
@@ -87,16 +111,18 @@ pub struct ClickDetector {
     holdoff_len: u64,
     /// Hann window for the fit.
     hann: Vec<f32>,
-    /// Threshold (dB).
+    /// Threshold (dB, and as a linear amplitude ratio).
     threshold_db: f64,
+    threshold_lin: f64,
     /// 1 + Σa²: what an impulse of size c becomes at the matched filter's peak (c·norm2).
     norm2: f32,
     /// Recent peak of |x| (decaying) and its per-sample decay.
     peak: f32,
     peak_decay: f32,
-    /// Full-scale flags of the last `ORDER + 1` input samples (the matched filter's delay).
-    full_delay: [bool; ORDER + 1],
 }
+
+/// Samples per call of [`ClickDetector::process`] at most.
+pub const CHUNK: usize = 256;
 
 /// A click found: the frame it is at and how far it stands out (dB).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -111,7 +137,7 @@ impl ClickDetector {
         let sr = crate::clamp_sample_rate(sample_rate_hz);
         let window = ((WINDOW_S * sr).round() as usize).max(ORDER + 12);
         let isolation = ((ISOLATION_S * sr).round() as usize).max(window);
-        let ring = 2 * isolation + 2;
+        let ring = (2 * isolation + 2).next_power_of_two();
         let hann = (0..FIT_LEN)
             .map(|i| {
                 let w = 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / FIT_LEN as f64).cos();
@@ -120,11 +146,13 @@ impl ClickDetector {
             .collect();
         Self {
             a: [0.0; ORDER],
-            x: vec![0.0; FIT_LEN],
-            x_pos: 0,
+            xbuf: vec![0.0; FIT_LEN + CHUNK + 8],
+            rbuf: vec![0.0; ORDER + CHUNK + 8],
+            fbuf: vec![false; ORDER + CHUNK],
             e: vec![0.0; ring],
             full: vec![false; ring],
             e_pos: 0,
+            mask: ring - 1,
             window,
             guard: ORDER + 4,
             isolation,
@@ -136,12 +164,10 @@ impl ClickDetector {
             holdoff_len: (HOLDOFF_S * sr) as u64,
             hann,
             threshold_db: CLICK_RATIO_DB,
+            threshold_lin: 10f64.powf(CLICK_RATIO_DB / 20.0),
             norm2: 1.0,
             peak: 0.0,
             peak_decay: (-1.0 / (PEAK_DECAY_S * sr)).exp() as f32,
-            res: [0.0; ORDER + 1],
-            res_pos: 0,
-            full_delay: [false; ORDER + 1],
         }
     }
 
@@ -149,19 +175,18 @@ impl ClickDetector {
     pub fn set_threshold_db(&mut self, db: f64) {
         if db.is_finite() {
             self.threshold_db = db;
+            self.threshold_lin = 10f64.powf(db / 20.0);
         }
     }
 
     /// Forgets everything. Does not allocate.
     pub fn reset(&mut self) {
         self.a = [0.0; ORDER];
-        self.x.fill(0.0);
-        self.x_pos = 0;
+        self.xbuf.fill(0.0);
+        self.rbuf.fill(0.0);
+        self.fbuf.fill(false);
         self.e.fill(0.0);
         self.full.fill(false);
-        self.res = [0.0; ORDER + 1];
-        self.res_pos = 0;
-        self.full_delay = [false; ORDER + 1];
         self.e_pos = 0;
         self.left = 0.0;
         self.right = 0.0;
@@ -174,41 +199,84 @@ impl ClickDetector {
     /// Residual ring entry `back` samples before the newest.
     #[inline]
     fn e_back(&self, back: usize) -> f32 {
-        let len = self.e.len();
-        self.e[(self.e_pos + len - 1 - back) % len]
+        self.e[self.e_pos.wrapping_sub(1 + back) & self.mask]
     }
 
-    /// Feeds one (finite) sample; returns a click if the sample `window` samples ago is one.
-    #[inline]
-    pub fn push(&mut self, x: f32, full_scale: bool) -> Option<Click> {
-        // Prediction from the last ORDER samples.
-        let len = FIT_LEN;
-        let mut pred = 0.0f32;
-        for (k, &a) in self.a.iter().enumerate() {
-            pred += a * self.x[(self.x_pos + len - 1 - k) % len];
+    /// Feeds up to [`CHUNK`] finite samples, which must not cross a multiple of [`CHUNK`] in
+    /// the stream (the predictor is refitted there), with a full-scale test; returns the click
+    /// found among the decisions made (at most one: the holdoff is longer than a chunk).
+    pub fn process(&mut self, x: &[f32], full_scale: impl Fn(f32) -> bool) -> Option<Click> {
+        let n = x.len().min(CHUNK);
+        let x = &x[..n];
+        // Residuals of the chunk: one FIR with the chunk's coefficients, 8 at a time.
+        self.xbuf[FIT_LEN..FIT_LEN + n].copy_from_slice(x);
+        let padded = n.next_multiple_of(8);
+        self.xbuf[FIT_LEN + n..FIT_LEN + padded].fill(0.0);
+        let mut taps = [0.0f32; ORDER];
+        for (t, &a) in taps.iter_mut().zip(self.a.iter().rev()) {
+            *t = a; // oldest → newest
         }
-        let residual = x - pred;
-        self.peak = x.abs().max(self.peak * self.peak_decay);
-        self.x[self.x_pos] = x;
-        self.x_pos = (self.x_pos + 1) % len;
-        // Matched filter: z[m] = e[m] − Σ a[k]·e[m+1+k], for m = newest − ORDER.
-        self.res[self.res_pos] = residual;
-        self.full_delay[self.res_pos] = full_scale;
-        self.res_pos = (self.res_pos + 1) % (ORDER + 1);
-        let oldest = self.res_pos; // e[m]
-        let mut e = self.res[oldest];
-        for (k, &a) in self.a.iter().enumerate() {
-            e -= a * self.res[(oldest + 1 + k) % (ORDER + 1)];
+        let mut res = [0.0f32; CHUNK + 8];
+        let mut i = 0;
+        while i < padded {
+            let mut acc = [0.0f32; 8];
+            for (k, &h) in taps.iter().enumerate() {
+                let w = &self.xbuf[FIT_LEN - ORDER + i + k..FIT_LEN - ORDER + i + k + 8];
+                for j in 0..8 {
+                    acc[j] += h * w[j];
+                }
+            }
+            for j in 0..8 {
+                res[i + j] = self.xbuf[FIT_LEN + i + j] - acc[j];
+            }
+            i += 8;
         }
-        let full_scale = self.full_delay[oldest];
-        let ring = self.e.len();
-        self.e[self.e_pos] = e;
-        self.full[self.e_pos] = full_scale;
-        self.e_pos = (self.e_pos + 1) % ring;
-        self.n += 1;
-        if self.n.is_multiple_of(256) {
+        // Matched filter: z[m] = e[m] − Σ a[k]·e[m+1+k], for m = each new residual − ORDER.
+        self.rbuf[ORDER..ORDER + padded].copy_from_slice(&res[..padded]);
+        let mut z = [0.0f32; CHUNK + 8];
+        let mut i = 0;
+        while i < padded {
+            let mut acc = [0.0f32; 8];
+            for (k, &a) in self.a.iter().enumerate() {
+                let w = &self.rbuf[i + 1 + k..i + 1 + k + 8];
+                for j in 0..8 {
+                    acc[j] += a * w[j];
+                }
+            }
+            for j in 0..8 {
+                z[i + j] = self.rbuf[i + j] - acc[j];
+            }
+            i += 8;
+        }
+        for (f, &v) in self.fbuf[ORDER..ORDER + n].iter_mut().zip(x) {
+            *f = full_scale(v);
+        }
+        let mut found = None;
+        for (i, &v) in x.iter().enumerate() {
+            self.peak = v.abs().max(self.peak * self.peak_decay);
+            if let Some(c) = self.push_filtered(z[i], self.fbuf[i]) {
+                found = Some(c);
+            }
+        }
+        // Keep the histories.
+        self.xbuf.copy_within(n..n + FIT_LEN, 0);
+        self.rbuf.copy_within(n..n + ORDER, 0);
+        self.fbuf.copy_within(n..n + ORDER, 0);
+        if self.n.is_multiple_of(CHUNK as u64) {
             self.refit();
         }
+        found
+    }
+
+    /// Takes one matched-filter output (and the full-scale flag of its sample); returns a click
+    /// if the output `isolation` samples ago is one.
+    #[inline]
+    fn push_filtered(&mut self, e: f32, full_scale: bool) -> Option<Click> {
+        let pos = self.e_pos & self.mask;
+        self.e[pos] = e;
+        self.full[pos] = full_scale;
+        self.e_pos = self.e_pos.wrapping_add(1);
+        self.n += 1;
         // The candidate is `d` samples back. Right window: [cand + guard, cand + window], left
         // window: [cand − window, cand − guard] (as samples back from the newest: [d − w, d − g]
         // and [d + g, d + w]); each moves by one sample.
@@ -233,10 +301,11 @@ impl ClickDetector {
         // The louder side: an onset leaves the residual up after it, a click does not.
         let count = (w - g + 1) as f64;
         let level = (self.left.max(self.right) / count).max(FLOOR);
-        let ratio_db = 20.0 * (f64::from(cand.abs()) / level).log10();
-        if !at_least(ratio_db, self.threshold_db) {
+        // Linear comparison here (this runs for every sample); decibels only for a finding.
+        if !at_least(f64::from(cand.abs()), level * self.threshold_lin) {
             return None;
         }
+        let ratio_db = 20.0 * (f64::from(cand.abs()) / level).log10();
         // Large enough to matter next to the signal.
         if !at_least(
             cand.abs() / self.norm2,
@@ -261,10 +330,8 @@ impl ClickDetector {
             return None;
         }
         // The edges of a clipped run are reported as the run.
-        let near_clip = (d - g..=d + g).any(|b| {
-            let len = self.full.len();
-            self.full[(self.e_pos + len - 1 - b) % len]
-        });
+        let near_clip =
+            (d - g..=d + g).any(|b| self.full[self.e_pos.wrapping_sub(1 + b) & self.mask]);
         self.holdoff = self.holdoff_len;
         if near_clip {
             return None;
@@ -289,29 +356,12 @@ impl ClickDetector {
     /// Refits the predictor on the last `FIT_LEN` samples (autocorrelation of the Hann-windowed
     /// samples, Levinson–Durbin). Keeps the old coefficients if the fit fails (silence).
     fn refit(&mut self) {
-        let len = FIT_LEN;
         let mut w = [0.0f32; FIT_LEN];
-        for (i, v) in w.iter_mut().enumerate() {
-            *v = self.x[(self.x_pos + i) % len] * self.hann[i];
+        for ((v, &x), &h) in w.iter_mut().zip(&self.xbuf[..FIT_LEN]).zip(&self.hann) {
+            *v = x * h;
         }
         let mut r = [0.0f64; ORDER + 1];
-        for (lag, rv) in r.iter_mut().enumerate() {
-            let mut acc = [0.0f32; 8];
-            let n = len - lag;
-            let mut i = 0;
-            while i + 8 <= n {
-                for j in 0..8 {
-                    acc[j] += w[i + j] * w[i + j + lag];
-                }
-                i += 8;
-            }
-            let mut s: f64 = acc.iter().map(|&v| f64::from(v)).sum();
-            while i < n {
-                s += f64::from(w[i]) * f64::from(w[i + lag]);
-                i += 1;
-            }
-            *rv = s;
-        }
+        autocorrelation(&w, &mut r);
         if !(at_least(r[0], 1e-12) && r[0].is_finite()) {
             return;
         }

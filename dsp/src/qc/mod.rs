@@ -342,16 +342,17 @@ impl QcDetector {
         }
 
         // Clicks: outliers of the prediction residual (decided a few ms after the sample).
-        for &v in x {
-            if let Some(click) = self.channels[ch].click.push(v, v.abs() >= FULL_SCALE) {
-                self.push(QcEvent {
-                    kind: QcKind::Click,
-                    channel: Some(ch as u16),
-                    start_s: self.seconds(click.frame),
-                    duration_s: 0.0,
-                    value: click.ratio_db,
-                });
-            }
+        if let Some(click) = self.channels[ch]
+            .click
+            .process(x, |v| v.abs() >= FULL_SCALE)
+        {
+            self.push(QcEvent {
+                kind: QcKind::Click,
+                channel: Some(ch as u16),
+                start_s: self.seconds(click.frame),
+                duration_s: 0.0,
+                value: click.ratio_db,
+            });
         }
     }
 
