@@ -169,25 +169,33 @@ pub fn ffmpeg_loudness(path: &Path) -> Result<(f64, f64)> {
 
 /// True peak (dBTP, highest channel) of a WAV by the `ebur128` crate (a port of libebur128).
 pub fn ebur128_true_peak(path: &Path) -> Result<f64> {
-    let mut r = hound::WavReader::open(path).with_context(|| format!("{}", path.display()))?;
-    let spec = r.spec();
-    let channels = u32::from(spec.channels);
-    let mut ebu = ebur128::EbuR128::new(channels, spec.sample_rate, ebur128::Mode::TRUE_PEAK)?;
-    let samples: Vec<f32> = match spec.sample_format {
-        hound::SampleFormat::Float => r.samples::<f32>().collect::<Result<_, _>>()?,
-        hound::SampleFormat::Int => {
-            let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
-            r.samples::<i32>()
-                .map(|s| s.map(|v| v as f32 * scale))
-                .collect::<Result<_, _>>()?
-        }
-    };
-    ebu.add_frames_f32(&samples)?;
+    let (sr, planar) = crate::qc_music::read_wav(path)?;
+    let channels = planar.len() as u32;
+    let mut ebu = ebur128::EbuR128::new(channels, sr as u32, ebur128::Mode::TRUE_PEAK)?;
+    let slices: Vec<&[f32]> = planar.iter().map(|c| &c[..]).collect();
+    ebu.add_frames_planar_f32(&slices)?;
     let mut peak = f64::NEG_INFINITY;
     for c in 0..channels {
         peak = peak.max(20.0 * ebu.true_peak(c)?.log10());
     }
     Ok(peak)
+}
+
+/// A mastered file read back: integrated loudness within 0.1 LU of `lufs` (ffmpeg), and the
+/// true peak at or under `ceiling` as three independent meters read it – ffmpeg (to its 0.1 dB
+/// display), libebur128 (the `ebur128` crate) and `lathe analyze`. Returns whether it holds and
+/// the readings as a line.
+fn read_back(lathe: &Path, out: &Path, lufs: f64, ceiling: f64) -> Result<(bool, String)> {
+    let (i, tp) = ffmpeg_loudness(out)?;
+    let ebu = ebur128_true_peak(out)?;
+    let ours = lathe_true_peak(lathe, out)?;
+    let ok = (i - lufs).abs() <= 0.1 && tp <= ceiling && ebu <= ceiling && ours <= ceiling;
+    Ok((
+        ok,
+        format!(
+            "ffmpeg reads {i:.1} LUFS (aim {lufs}); true peak (ceiling {ceiling}): ffmpeg {tp:+.1}, libebur128 {ebu:+.3}, lathe analyze {ours:+.3} dBTP"
+        ),
+    ))
 }
 
 /// True peak (dBTP) as `lathe analyze --json` reports it.
@@ -232,17 +240,10 @@ pub fn targets_by_ffmpeg(lathe: &Path) -> Result<()> {
             .args(["--target", target])
             .args(extra)
             .status()?;
-        let (i, tp) = ffmpeg_loudness(&out)?;
-        let ebu = ebur128_true_peak(&out)?;
-        let ours = lathe_true_peak(lathe, &out)?;
-        // Loudness within 0.1 LU, and the ceiling as three independent meters read it.
-        let ok = status.success()
-            && (i - lufs).abs() <= 0.1
-            && tp <= ceiling
-            && ebu <= ceiling
-            && ours <= ceiling;
+        let (held, readings) = read_back(lathe, &out, lufs, ceiling)?;
+        let ok = status.success() && held;
         println!(
-            "  --target {target}: ffmpeg reads {i:.1} LUFS (aim {lufs}); true peak (ceiling {ceiling}): ffmpeg {tp:+.1}, libebur128 {ebu:+.3}, lathe analyze {ours:+.3} dBTP: {}",
+            "  --target {target}: {readings}: {}",
             if ok { "ok" } else { "FAILED" }
         );
         if !ok {
@@ -380,18 +381,10 @@ pub fn targets_on_music(lathe: &Path) -> Result<()> {
                 .arg(&out)
                 .args(["--target", target, "--ceiling", &ceiling.to_string()])
                 .status()?;
-            let (i, tp) = ffmpeg_loudness(&out)?;
-            let ebu = ebur128_true_peak(&out)?;
-            let ours = lathe_true_peak(lathe, &out)?;
-            // The ceiling as three independent meters read it: ffmpeg (to its 0.1 dB display),
-            // libebur128 (the `ebur128` crate) and `lathe analyze`.
-            let ok = status.success()
-                && (i - lufs).abs() <= 0.1
-                && tp <= ceiling
-                && ebu <= ceiling
-                && ours <= ceiling;
+            let (held, readings) = read_back(lathe, &out, lufs, ceiling)?;
+            let ok = status.success() && held;
             println!(
-                "  {name} --target {target}: ffmpeg reads {i:.1} LUFS (aim {lufs}); true peak (ceiling {ceiling}): ffmpeg {tp:+.1}, libebur128 {ebu:+.3}, lathe analyze {ours:+.3} dBTP: {}",
+                "  {name} --target {target}: {readings}: {}",
                 if ok { "ok" } else { "FAILED" }
             );
             if !ok {

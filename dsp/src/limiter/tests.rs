@@ -74,17 +74,7 @@ fn run(
     lim.set_auto_release(auto_release);
     // Start at the full drive (no glide from 0 dB), the hardest case.
     lim.reset();
-    let mut out = input.to_vec();
-    let mut rng = SmallRng::seed_from_u64(5);
-    let mut pos = 0;
-    let n = out[0].len();
-    while pos < n {
-        let k = rng.random_range(1..=2048).min(n - pos);
-        let mut views: Vec<&mut [f32]> = out.iter_mut().map(|c| &mut c[pos..pos + k]).collect();
-        lim.process(&mut views);
-        pos += k;
-    }
-    out
+    run_lim(&mut lim, input)
 }
 
 /// Signals that make limiters overshoot.
@@ -450,6 +440,7 @@ fn dense(sr: f64, seconds: f64, seed: u64, white: f64, clip: f64) -> Vec<Vec<f32
     ]
 }
 
+/// `input` through `lim` in random host blocks of 1…2048 frames (seeded).
 fn run_lim(lim: &mut TruePeakLimiter, input: &[Vec<f32>]) -> Vec<Vec<f32>> {
     let mut out = input.to_vec();
     let mut rng = SmallRng::seed_from_u64(5);
