@@ -36,12 +36,23 @@ pub struct AudioFile {
     length_slack: u64,
     /// Packets the decoder rejected as corrupt (skipped).
     pub corrupt_packets: u64,
+    /// Word length of integer PCM or FLAC files (their samples lie on that grid); `None` for
+    /// floating-point and lossy files.
+    pub source_bits: Option<u32>,
+    /// The codec's short name (`pcm_s24le`, `flac`, `mp3`, …).
+    pub codec_name: &'static str,
     interleaved: Option<SampleBuffer<f32>>,
 }
 
 impl AudioFile {
     /// Opens and probes a file.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, false)
+    }
+
+    /// Opens a file; with `gapless`, MP3 encoder delay and padding (LAME's tag) are trimmed, so
+    /// the decoded length is the encoded signal's.
+    pub fn open_with(path: &Path, gapless: bool) -> Result<Self> {
         let file = File::open(path).context("cannot open")?;
         let mss = MediaSourceStream::new(Box::new(file), Default::default());
         let mut hint = Hint::new();
@@ -52,7 +63,10 @@ impl AudioFile {
             symphonia::default::get_probe().format(
                 &hint,
                 mss,
-                &FormatOptions::default(),
+                &FormatOptions {
+                    enable_gapless: gapless,
+                    ..FormatOptions::default()
+                },
                 &MetadataOptions::default(),
             )
         })?
@@ -102,6 +116,10 @@ impl AudioFile {
                 0
             },
             corrupt_packets: 0,
+            source_bits: integer_bits(&params),
+            codec_name: symphonia::default::get_codecs()
+                .get_codec(params.codec)
+                .map_or("unknown", |d| d.short_name),
             interleaved: None,
         })
     }
@@ -165,6 +183,27 @@ impl AudioFile {
             );
         }
         Ok(false)
+    }
+}
+
+/// The word length of integer PCM and FLAC streams.
+fn integer_bits(params: &symphonia::core::codecs::CodecParameters) -> Option<u32> {
+    use symphonia::core::codecs as c;
+    let integer = [
+        c::CODEC_TYPE_FLAC,
+        c::CODEC_TYPE_PCM_S8,
+        c::CODEC_TYPE_PCM_U8,
+        c::CODEC_TYPE_PCM_S16LE,
+        c::CODEC_TYPE_PCM_S16BE,
+        c::CODEC_TYPE_PCM_S24LE,
+        c::CODEC_TYPE_PCM_S24BE,
+        c::CODEC_TYPE_PCM_S32LE,
+        c::CODEC_TYPE_PCM_S32BE,
+    ];
+    if integer.contains(&params.codec) {
+        params.bits_per_sample
+    } else {
+        None
     }
 }
 

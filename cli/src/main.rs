@@ -5,6 +5,7 @@
 //! lathe master IN -o OUT [--preset NAME] [--settings FILE] [--set "Name=value"]...
 //!              [--target LUFS|PLATFORM] [--ceiling DBTP] [--bits 16|24|32] [--json]
 //! lathe master --print-settings [--preset NAME] ...
+//! lathe deliver MASTER -o DIR --to LIST [--title T --artist A --isrc CC-XXX-YY-NNNNN ...]
 //! lathe session [--json] [--watch] [--group NAME] [--interval-ms MS] [--reset]
 //! ```
 //! `analyze` reads WAV, AIFF, FLAC and MP3; prints loudness, peaks, dynamics, stereo and QC
@@ -16,6 +17,7 @@
 //! `session` prints every running Lathe Meter instance (all DAWs, all processes of this user).
 
 mod decode;
+mod deliver;
 mod master;
 mod session;
 
@@ -226,6 +228,8 @@ enum Commands {
     Analyze(AnalyzeArgs),
     /// Master a file with Lathe Master's chain (the plugin's output, bit for bit).
     Master(master::MasterArgs),
+    /// Write the files a distributor asks for from a master, each verified, with a report.
+    Deliver(deliver::DeliverArgs),
     /// Show every running Lathe Meter instance.
     Session(SessionCli),
 }
@@ -385,6 +389,7 @@ fn main() {
     let code = match cli.command {
         Commands::Analyze(args) => run_analyze(&args),
         Commands::Master(args) => master::run(&args),
+        Commands::Deliver(args) => deliver::run(&args),
         Commands::Session(s) => session::run(&session::SessionArgs {
             json: s.json,
             watch: s.watch,

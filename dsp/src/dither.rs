@@ -130,6 +130,104 @@ impl Dither {
     }
 }
 
+/// Dither for offline rendering (`lathe deliver`): the same TPDF dither and first-order noise
+/// shaping as [`Dither`], computed in f64 for any word length from 8 to 24 bits and any channel
+/// count, delivering integer samples. Deterministic: the same input gives the same file.
+#[derive(Debug, Clone)]
+pub struct OfflineDither {
+    /// Steps per unit of full scale (2^(bits − 1)).
+    scale: f64,
+    noise_shaping: bool,
+    /// xorshift64 state.
+    rng: u64,
+    /// Per channel: the previous sample's total error (LSB), for noise shaping.
+    error: Vec<f64>,
+}
+
+impl OfflineDither {
+    /// Dither to `bits` (clamped to 8…24) for `channels` channels.
+    pub fn new(bits: u32, channels: usize, noise_shaping: bool) -> Self {
+        Self {
+            scale: f64::from(1u32 << (bits.clamp(8, 24) - 1)),
+            noise_shaping,
+            rng: 0x853c_49e6_748f_ea9b,
+            error: vec![0.0; channels],
+        }
+    }
+
+    /// Uniform in [0, 1) with 53 random bits.
+    #[inline]
+    fn uniform(&mut self) -> f64 {
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Dithers one frame-ordered stretch of planar audio to integer steps (−2^(bits−1) …
+    /// 2^(bits−1) − 1). Non-finite input becomes silence. Call it on consecutive stretches: the
+    /// noise-shaping memory carries over.
+    pub fn quantise(&mut self, channels: &[Vec<f64>]) -> Vec<Vec<i32>> {
+        let frames = channels.first().map_or(0, Vec::len);
+        let lowest = -self.scale;
+        let highest = self.scale - 1.0;
+        let mut out: Vec<Vec<i32>> = channels.iter().map(|_| vec![0; frames]).collect();
+        for i in 0..frames {
+            for (c, channel) in channels.iter().enumerate() {
+                let x = channel[i] * self.scale;
+                if !x.is_finite() {
+                    continue;
+                }
+                let wanted = if self.noise_shaping {
+                    x - self.error[c]
+                } else {
+                    x
+                };
+                let tpdf = self.uniform() + self.uniform() - 1.0;
+                let q = (wanted + tpdf).round().clamp(lowest, highest);
+                if self.noise_shaping {
+                    // Bounded, so clipped input cannot make the loop run away.
+                    self.error[c] = (q - wanted).clamp(-2.0, 2.0);
+                }
+                out[c][i] = q as i32;
+            }
+        }
+        out
+    }
+}
+
+/// True when every sample already lies on the `bits`-bit grid (no dither is needed to write it
+/// at that word length: it is written exactly).
+pub fn on_grid(channels: &[Vec<f64>], bits: u32) -> bool {
+    let scale = f64::from(1u32 << (bits.clamp(8, 24) - 1));
+    channels.iter().flatten().all(|&x| {
+        let steps = x * scale;
+        steps.is_finite() && steps == steps.round() && steps >= -scale && steps < scale
+    })
+}
+
+/// Samples on the `bits`-bit grid as integer steps (see [`on_grid`]; others are rounded).
+pub fn to_steps(channels: &[Vec<f64>], bits: u32) -> Vec<Vec<i32>> {
+    let scale = f64::from(1u32 << (bits.clamp(8, 24) - 1));
+    channels
+        .iter()
+        .map(|c| {
+            c.iter()
+                .map(|&x| {
+                    let s = (x * scale).round();
+                    if s.is_finite() {
+                        s.clamp(-scale, scale - 1.0) as i32
+                    } else {
+                        0
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,6 +312,28 @@ mod tests {
                 v.is_finite() && (-1.0..=32767.0 / 32768.0).contains(&v),
                 "{v}"
             );
+        }
+    }
+
+    #[test]
+    fn offline_dither_lies_on_the_grid_with_a_half_lsb_rms_floor() {
+        let x: Vec<f64> = (0..200_000)
+            .map(|i| 0.3 * (0.013 * i as f64).sin())
+            .collect();
+        for bits in [16u32, 24] {
+            let scale = f64::from(1u32 << (bits - 1));
+            let q = OfflineDither::new(bits, 1, false).quantise(std::slice::from_ref(&x));
+            let power: f64 = x
+                .iter()
+                .zip(&q[0])
+                .map(|(a, &b)| (f64::from(b) - a * scale).powi(2))
+                .sum();
+            let rms = (power / x.len() as f64).sqrt();
+            assert!((rms - 0.5).abs() < 0.02, "{bits} bit: {rms} LSB RMS");
+            assert!(!on_grid(std::slice::from_ref(&x), bits));
+            let back: Vec<f64> = q[0].iter().map(|&s| f64::from(s) / scale).collect();
+            assert!(on_grid(std::slice::from_ref(&back), bits));
+            assert_eq!(to_steps(std::slice::from_ref(&back), bits)[0], q[0]);
         }
     }
 }

@@ -1,0 +1,382 @@
+//! Writing deliverables: WAV (with BWF `bext`, RIFF `LIST/INFO` and an `id3 ` chunk), FLAC
+//! (flacenc, Vorbis comments through lofty) and MP3 (LAME 320 kb/s CBR with its Info/LAME tag,
+//! ID3v2.4 through lofty). Every writer returns the bytes; the caller writes them under a
+//! temporary name.
+
+use super::meta::Metadata;
+use anyhow::{Context, Result, anyhow, bail};
+use lofty::config::WriteOptions;
+use lofty::tag::{Accessor, ItemKey, Tag, TagExt, TagType};
+
+/// Loudness figures for the BWF `bext` chunk (EBU Tech 3285 v2).
+#[derive(Debug, Clone, Copy)]
+pub struct BextLoudness {
+    pub integrated_lufs: f64,
+    pub range_lu: f64,
+    pub true_peak_dbtp: f64,
+    pub momentary_max_lufs: f64,
+    pub short_term_max_lufs: f64,
+}
+
+/// A generic tag filled from the metadata; lofty maps its keys to each format's own frames
+/// (ID3v2: TIT2 TPE1 TALB TRCK TDRC TSRC TCOM, TXXX:BARCODE; Vorbis: TITLE ARTIST ALBUM
+/// TRACKNUMBER TRACKTOTAL DATE ISRC COMPOSER BARCODE).
+fn tag_of(meta: &Metadata, kind: TagType) -> Tag {
+    let mut tag = Tag::new(kind);
+    if let Some(v) = &meta.title {
+        tag.set_title(v.clone());
+    }
+    if let Some(v) = &meta.artist {
+        tag.set_artist(v.clone());
+    }
+    if let Some(v) = &meta.album {
+        tag.set_album(v.clone());
+    }
+    if let Some((n, m)) = meta.track_numbers() {
+        tag.set_track(n);
+        if let Some(m) = m {
+            tag.set_track_total(m);
+        }
+    }
+    if let Some(v) = &meta.year {
+        tag.insert_text(ItemKey::RecordingDate, v.clone());
+    }
+    if let Some(v) = &meta.isrc {
+        tag.insert_text(ItemKey::Isrc, v.clone());
+    }
+    if let Some(v) = &meta.upc {
+        tag.insert_text(ItemKey::Barcode, v.clone());
+    }
+    if let Some(v) = &meta.composer {
+        tag.insert_text(ItemKey::Composer, v.clone());
+    }
+    tag.insert_text(
+        ItemKey::EncoderSoftware,
+        format!("Lathe {}", env!("CARGO_PKG_VERSION")),
+    );
+    tag
+}
+
+/// An ID3v2.4 tag as bytes (for MP3 files and the WAV `id3 ` chunk).
+fn id3v2_bytes(meta: &Metadata) -> Result<Vec<u8>> {
+    let tag = lofty::id3::v2::Id3v2Tag::from(tag_of(meta, TagType::Id3v2));
+    let mut out = Vec::new();
+    tag.dump_to(&mut out, WriteOptions::default())
+        .map_err(|e| anyhow!("cannot build the ID3v2 tag ({e})"))?;
+    Ok(out)
+}
+
+/// One RIFF chunk, padded to an even length.
+fn chunk(out: &mut Vec<u8>, id: &[u8; 4], body: &[u8]) {
+    out.extend_from_slice(id);
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(body);
+    if body.len() % 2 == 1 {
+        out.push(0);
+    }
+}
+
+/// A fixed-width ASCII field, NUL-padded (non-ASCII characters become '?').
+fn fixed(out: &mut Vec<u8>, text: &str, width: usize) {
+    let bytes: Vec<u8> = text
+        .chars()
+        .map(|c| if c.is_ascii() { c as u8 } else { b'?' })
+        .take(width)
+        .collect();
+    out.extend_from_slice(&bytes);
+    out.extend(std::iter::repeat_n(0u8, width - bytes.len()));
+}
+
+/// Loudness in hundredths for `bext` (0x7fff where unknown, as Tech 3285 v2 asks).
+fn centi(v: f64) -> i16 {
+    if v.is_finite() {
+        (v * 100.0).round().clamp(-32_767.0, 32_766.0) as i16
+    } else {
+        0x7fff
+    }
+}
+
+/// The `bext` chunk body (EBU Tech 3285 v2): Description 256, Originator 32,
+/// OriginatorReference 32, OriginationDate 10, OriginationTime 8, TimeReference 2×u32,
+/// Version u16 = 2, UMID 64, five loudness values as i16 hundredths, 180 reserved bytes, then
+/// CodingHistory. The ISRC goes at the start of Description tagged `ISRC:` (EBU Tech 3352,
+/// identifiers in BWF).
+fn bext(meta: &Metadata, loudness: &BextLoudness, history: &str) -> Vec<u8> {
+    let mut b = Vec::with_capacity(602 + history.len());
+    let mut description = String::new();
+    if let Some(isrc) = &meta.isrc {
+        description.push_str(&format!("ISRC:{isrc}"));
+    }
+    if let Some(t) = &meta.title {
+        if !description.is_empty() {
+            description.push_str("\r\n");
+        }
+        description.push_str(t);
+    }
+    fixed(&mut b, &description, 256);
+    fixed(&mut b, "Lathe", 32);
+    fixed(&mut b, "", 32);
+    let (date, time) = utc_now();
+    fixed(&mut b, &date, 10);
+    fixed(&mut b, &time, 8);
+    b.extend_from_slice(&0u32.to_le_bytes());
+    b.extend_from_slice(&0u32.to_le_bytes());
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend(std::iter::repeat_n(0u8, 64));
+    for v in [
+        loudness.integrated_lufs,
+        loudness.range_lu,
+        loudness.true_peak_dbtp,
+        loudness.momentary_max_lufs,
+        loudness.short_term_max_lufs,
+    ] {
+        b.extend_from_slice(&centi(v).to_le_bytes());
+    }
+    b.extend(std::iter::repeat_n(0u8, 180));
+    b.extend_from_slice(history.as_bytes());
+    b
+}
+
+/// Today's UTC date `yyyy-mm-dd` and time `hh:mm:ss` (civil-from-days, proleptic Gregorian).
+fn utc_now() -> (String, String) {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (
+        format!("{y:04}-{m:02}-{d:02}"),
+        format!("{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60),
+    )
+}
+
+/// RIFF `LIST/INFO`: INAM title, IART artist, IPRD album, ICRD year, IPRT track, ICMS
+/// composer (ffmpeg and most players read these), ISFT software. The ISRC is not put in INFO:
+/// the RIFF `ISRC` field means "source", not the recording code.
+fn list_info(meta: &Metadata) -> Vec<u8> {
+    let mut body = b"INFO".to_vec();
+    let track = meta.track_numbers().map(|(n, m)| match m {
+        Some(m) => format!("{n}/{m}"),
+        None => n.to_string(),
+    });
+    let software = format!("Lathe {}", env!("CARGO_PKG_VERSION"));
+    for (id, v) in [
+        (b"INAM", meta.title.as_deref()),
+        (b"IART", meta.artist.as_deref()),
+        (b"IPRD", meta.album.as_deref()),
+        (b"ICRD", meta.year.as_deref()),
+        (b"IPRT", track.as_deref()),
+        (b"ICMS", meta.composer.as_deref()),
+        (b"ISFT", Some(software.as_str())),
+    ] {
+        if let Some(v) = v {
+            let mut text = v.as_bytes().to_vec();
+            text.push(0);
+            chunk(&mut body, id, &text);
+        }
+    }
+    body
+}
+
+/// A WAV file: `fmt ` (PCM), `bext`, `data`, `LIST/INFO`, `id3 `. `samples` are integer steps
+/// at `bits` (16 or 24).
+pub fn wav(
+    samples: &[Vec<i32>],
+    rate_hz: u32,
+    bits: u32,
+    meta: &Metadata,
+    loudness: &BextLoudness,
+    history: &str,
+) -> Result<Vec<u8>> {
+    let channels = samples.len();
+    let frames = samples.first().map_or(0, Vec::len);
+    let bytes_per_sample = (bits / 8) as usize;
+    let data_len = frames * channels * bytes_per_sample;
+    if data_len > u32::MAX as usize - 4096 {
+        bail!("the WAV would pass 4 GiB (RIFF's limit)");
+    }
+    let mut fmt = Vec::with_capacity(16);
+    fmt.extend_from_slice(&1u16.to_le_bytes()); // WAVE_FORMAT_PCM (BWF requires it)
+    fmt.extend_from_slice(&(channels as u16).to_le_bytes());
+    fmt.extend_from_slice(&rate_hz.to_le_bytes());
+    let block_align = (channels * bytes_per_sample) as u32;
+    fmt.extend_from_slice(&(rate_hz * block_align).to_le_bytes());
+    fmt.extend_from_slice(&(block_align as u16).to_le_bytes());
+    fmt.extend_from_slice(&(bits as u16).to_le_bytes());
+
+    let mut data = Vec::with_capacity(data_len);
+    for i in 0..frames {
+        for c in samples {
+            let s = c[i].to_le_bytes();
+            data.extend_from_slice(&s[..bytes_per_sample]);
+        }
+    }
+    let mut body = b"WAVE".to_vec();
+    chunk(&mut body, b"fmt ", &fmt);
+    chunk(&mut body, b"bext", &bext(meta, loudness, history));
+    chunk(&mut body, b"data", &data);
+    chunk(&mut body, b"LIST", &list_info(meta));
+    chunk(&mut body, b"id3 ", &id3v2_bytes(meta)?);
+    let mut out = Vec::with_capacity(body.len() + 8);
+    chunk(&mut out, b"RIFF", &body);
+    Ok(out)
+}
+
+/// A FLAC stream (flacenc, default configuration, MD5 of the audio in STREAMINFO) without tags;
+/// [`tag_flac`] adds the Vorbis comments once it is on disk.
+pub fn flac(samples: &[Vec<i32>], rate_hz: u32, bits: u32) -> Result<Vec<u8>> {
+    use flacenc::component::BitRepr;
+    use flacenc::error::Verify;
+    let channels = samples.len();
+    let frames = samples.first().map_or(0, Vec::len);
+    let mut interleaved = Vec::with_capacity(frames * channels);
+    for i in 0..frames {
+        for c in samples {
+            interleaved.push(c[i]);
+        }
+    }
+    let config = flacenc::config::Encoder::default()
+        .into_verified()
+        .map_err(|e| anyhow!("FLAC encoder configuration ({e:?})"))?;
+    let source = flacenc::source::MemSource::from_samples(
+        &interleaved,
+        channels,
+        bits as usize,
+        rate_hz as usize,
+    );
+    let stream = flacenc::encode_with_fixed_block_size(&config, source, config.block_size)
+        .map_err(|e| anyhow!("FLAC encoding failed ({e:?})"))?;
+    let mut sink = flacenc::bitsink::ByteSink::new();
+    stream
+        .write(&mut sink)
+        .map_err(|e| anyhow!("FLAC writing failed ({e:?})"))?;
+    let mut bytes = sink.as_slice().to_vec();
+    fix_min_blocksize(&mut bytes);
+    Ok(bytes)
+}
+
+/// flacenc 0.5 writes the short last block's size as STREAMINFO's minimum block size; RFC 9639
+/// §8.2 says the minimum excludes the last block, and readers (symphonia) take a minimum below
+/// the maximum to mean a variable-block-size stream and fail. The frames are encoded with one
+/// fixed size, so the minimum is set to the maximum.
+fn fix_min_blocksize(bytes: &mut [u8]) {
+    // "fLaC", then the STREAMINFO header (type 0, 3-byte length 34), then min and max (u16 BE).
+    if bytes.len() >= 12 && &bytes[0..4] == b"fLaC" && bytes[4] & 0x7f == 0 {
+        let min = u16::from_be_bytes([bytes[8], bytes[9]]);
+        let max = u16::from_be_bytes([bytes[10], bytes[11]]);
+        if min < max {
+            bytes.copy_within(10..12, 8);
+        }
+    }
+}
+
+/// Adds Vorbis comments to a FLAC file on disk.
+pub fn tag_flac(path: &std::path::Path, meta: &Metadata) -> Result<()> {
+    use lofty::file::TaggedFileExt;
+    let mut file = lofty::read_from_path(path).context("cannot reopen the FLAC to tag it")?;
+    file.insert_tag(tag_of(meta, TagType::VorbisComments));
+    lofty::file::AudioFile::save_to_path(&file, path, WriteOptions::default())
+        .context("cannot write the FLAC's Vorbis comments")?;
+    Ok(())
+}
+
+/// An MP3: LAME, MPEG-1 Layer III 320 kb/s CBR, joint stereo, quality 2, with the Info/LAME tag
+/// frame (encoder delay and padding, so decoders trim to the exact length) and an ID3v2.4 tag.
+/// LAME reserves the tag's frame at the start of the stream when encoding begins; after the
+/// flush its final bytes replace that reserved frame in place.
+pub fn mp3(signal: &[Vec<f32>], rate_hz: u32, meta: &Metadata) -> Result<Vec<u8>> {
+    use mp3lame_encoder::{Bitrate, Builder, DualPcm, FlushGap, Mode, MonoPcm, Quality};
+    let channels = signal.len();
+    let lame = |e: mp3lame_encoder::BuildError| anyhow!("LAME: {e:?}");
+    let mut builder = Builder::new().context("cannot start LAME")?;
+    builder.set_num_channels(channels as u8).map_err(lame)?;
+    builder.set_sample_rate(rate_hz).map_err(lame)?;
+    builder.set_brate(Bitrate::Kbps320).map_err(lame)?;
+    builder
+        .set_mode(if channels == 1 {
+            Mode::Mono
+        } else {
+            Mode::JointStereo
+        })
+        .map_err(lame)?;
+    builder.set_quality(Quality::NearBest).map_err(lame)?;
+    builder.set_to_write_vbr_tag(true).map_err(lame)?;
+    let mut encoder = builder.build().map_err(lame)?;
+    let frames = signal.first().map_or(0, Vec::len);
+    let mut stream = Vec::with_capacity(frames / 3 + 16_384);
+    let enc = |e: mp3lame_encoder::EncodeError| anyhow!("LAME: {e:?}");
+    for start in (0..frames).step_by(1152 * 16) {
+        let end = (start + 1152 * 16).min(frames);
+        stream.reserve(mp3lame_encoder::max_required_buffer_size(end - start));
+        if channels == 1 {
+            encoder
+                .encode_to_vec(MonoPcm(&signal[0][start..end]), &mut stream)
+                .map_err(enc)?;
+        } else {
+            encoder
+                .encode_to_vec(
+                    DualPcm {
+                        left: &signal[0][start..end],
+                        right: &signal[1][start..end],
+                    },
+                    &mut stream,
+                )
+                .map_err(enc)?;
+        }
+    }
+    stream.reserve(7200);
+    encoder.flush_to_vec::<FlushGap>(&mut stream).map_err(enc)?;
+    let mut tag_frame = Vec::with_capacity(encoder.lame_tag_size());
+    encoder
+        .lame_tag_encode_to_vec(&mut tag_frame)
+        .context("LAME did not give its Info tag")?;
+    if tag_frame.len() > stream.len() || !tag_frame.windows(4).any(|w| w == b"Info") {
+        bail!("LAME's Info tag frame is missing or malformed");
+    }
+    stream[..tag_frame.len()].copy_from_slice(&tag_frame);
+    let mut out = id3v2_bytes(meta)?;
+    out.extend_from_slice(&stream);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bext_layout() {
+        let meta = Metadata {
+            isrc: Some("GBAAA2600001".into()),
+            title: Some("Song".into()),
+            ..Metadata::default()
+        };
+        let l = BextLoudness {
+            integrated_lufs: -14.02,
+            range_lu: 6.5,
+            true_peak_dbtp: -1.1,
+            momentary_max_lufs: f64::NEG_INFINITY,
+            short_term_max_lufs: -10.0,
+        };
+        let b = bext(&meta, &l, "A=PCM,F=44100,W=16,M=stereo,T=Lathe\r\n");
+        // Offsets from EBU Tech 3285 v2: Version at 346, UMID 348..412, loudness at 412.
+        assert_eq!(&b[0..17], b"ISRC:GBAAA2600001");
+        assert_eq!(&b[256..261], b"Lathe");
+        assert_eq!(u16::from_le_bytes([b[346], b[347]]), 2);
+        assert_eq!(i16::from_le_bytes([b[412], b[413]]), -1402);
+        assert_eq!(i16::from_le_bytes([b[414], b[415]]), 650);
+        assert_eq!(i16::from_le_bytes([b[416], b[417]]), -110);
+        assert_eq!(i16::from_le_bytes([b[418], b[419]]), 0x7fff);
+        assert_eq!(&b[602..607], b"A=PCM");
+        let (date, time) = utc_now();
+        assert_eq!((date.len(), time.len()), (10, 8));
+    }
+}
