@@ -9,6 +9,7 @@
 //! cargo xtask bundle <package> [--release]            nice-plug's own bundler
 //! ```
 
+mod deliver_check;
 mod demo_mix;
 mod music;
 mod offline;
@@ -71,7 +72,9 @@ fn run() -> Result<()> {
                     Command::new(env!("CARGO")).args(["bench", "-p", package, "--bench", bench]),
                 )?;
             }
-            offline::analyze_bench(&build_lathe()?)
+            let lathe = build_lathe()?;
+            offline::analyze_bench(&lathe)?;
+            deliver_check::deliver_bench(&lathe)
         }
         _ => bail!("{}", usage()),
     }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Python packages for the VST3 host tests, pinned so CI does not drift.
-const PY_PACKAGES: [&str; 2] = ["pedalboard==0.9.26", "numpy==2.4.6"];
+const PY_PACKAGES: [&str; 3] = ["pedalboard==0.9.26", "numpy==2.4.6", "mutagen==1.47.0"];
 
 struct Steps {
     passed: Vec<String>,
@@ -138,7 +138,7 @@ fn state_fixtures(host: &Path, dir: &Path) -> Result<()> {
 }
 
 /// A virtualenv under `target/` with pedalboard; created on first use.
-fn python_env() -> Result<PathBuf> {
+pub(crate) fn python_env() -> Result<PathBuf> {
     let venv = target_dir().join("venv");
     let python = venv.join("bin").join("python");
     if !python.exists() {
@@ -368,6 +368,15 @@ pub fn run(args: &[String]) -> Result<()> {
     steps.step(
         "lathe master --target on released music, read back by ffmpeg",
         || offline::targets_on_music(lathe.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?),
+    );
+    steps.step(
+        "lathe deliver: every format read back by flac, metaflac, ffprobe, ffmpeg, mp3val, mutagen, libebur128; music, adversarial masters, bad input, kill, full disk",
+        || {
+            crate::deliver_check::deliver_checks(
+                lathe.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?,
+                &python_env()?,
+            )
+        },
     );
     steps.step(
         "QC on released music (10 genres): clicks found, music left alone, other detectors fire",

@@ -234,6 +234,8 @@ pub struct Delivered {
     pub checks: Vec<(String, String)>,
     /// Lossy files: the decoded file's long-term spectrum (Hz, dB).
     pub spectrum: Option<Vec<(f64, f64)>>,
+    /// Wall time of this output's render, encode and verification (s; outputs run in parallel).
+    pub seconds: f64,
 }
 
 /// The master after any mono→stereo copy, with what the outputs need from it.
@@ -384,6 +386,7 @@ fn deliver_one(
         .split_once('-')
         .map_or(spec.name.as_str(), |(_, rest)| rest);
     let name = format!("{stem}.{short}.{}", spec.container.extension());
+    let started = std::time::Instant::now();
     let path = args.out.join(&name);
     let partial = Partial::new(&args.out, &name);
     let resampled = converted.rate_hz != source.signal.rate_hz;
@@ -554,6 +557,7 @@ fn deliver_one(
         lossy,
         checks,
         spectrum,
+        seconds: started.elapsed().as_secs_f64(),
     })
 }
 

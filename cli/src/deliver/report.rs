@@ -120,6 +120,7 @@ impl Report<'_> {
                         "passes": passes,
                         "cost_lu": num(-d.loudness_change_lu),
                     })),
+                    "seconds": num(d.seconds),
                     "verified": d.checks.iter().map(|(k, v)| json!({"check": k, "result": v})).collect::<Vec<_>>(),
                 })
             })
@@ -314,7 +315,7 @@ impl Report<'_> {
             );
         }
         for f in self.failed {
-            println!("  FAIL  {f}");
+            eprintln!("lathe deliver: FAILED (removed) {f}");
         }
         for c in self.codecs {
             match &c.result {
