@@ -263,6 +263,13 @@ fn run_inner(args: &DeliverArgs) -> Result<i32> {
             return usage(format!("{name} {v}: expected −20 … 0 dBTP"));
         }
     }
+    let t0 = std::time::Instant::now();
+    // LATHE_TIMING=1 prints where the time goes (for `cargo xtask bench` work).
+    let tick = |what: &str| {
+        if std::env::var_os("LATHE_TIMING").is_some() {
+            eprintln!("{:8.2} s  {what}", t0.elapsed().as_secs_f64());
+        }
+    };
     let master = render::read_master(&args.master)
         .with_context(|| format!("cannot use the master {}", args.master.display()))?;
     let rate = master.signal.rate_hz;
@@ -283,7 +290,9 @@ fn run_inner(args: &DeliverArgs) -> Result<i32> {
         let c = signal.channels[0].clone();
         signal.channels.push(c);
     }
+    tick("read");
     let measured = render::measure(&signal, true);
+    tick("measured");
     let source = Source {
         signal,
         source_bits: master.source_bits,
@@ -308,29 +317,54 @@ fn run_inner(args: &DeliverArgs) -> Result<i32> {
     let mut rates: Vec<u32> = specs.iter().map(|s| s.rate_hz(rate)).collect();
     rates.sort_unstable();
     rates.dedup();
-    let converted: BTreeMap<u32, Result<Signal>> = rates
+    let converted: BTreeMap<u32, Result<(Signal, Measured)>> = rates
         .par_iter()
-        .map(|&r| (r, render::resample(&source.signal, r)))
+        .with_max_len(1)
+        .map(|&r| {
+            let converted = render::resample(&source.signal, r).map(|s| {
+                let m = render::measure(&s, false);
+                (s, m)
+            });
+            (r, converted)
+        })
         .collect();
 
+    tick("resampled");
     let bar = indicatif::MultiProgress::new();
     if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let results: Vec<Result<Delivered>> = specs
+    // Heaviest first (MP3 and FLAC encoders, then by rate), one task per output, so two cores
+    // finish together; results are put back in the order asked for.
+    let cost = |s: &OutputSpec| {
+        let encoder = match s.container {
+            Container::Mp3 => 4u32,
+            Container::Flac => 3,
+            Container::Wav => 1,
+        };
+        u64::from(encoder) * u64::from(s.rate_hz(rate))
+    };
+    let mut order: Vec<usize> = (0..specs.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(cost(&specs[i])));
+    let mut done: Vec<(usize, Result<Delivered>)> = order
         .par_iter()
-        .map(|spec| {
+        .with_max_len(1)
+        .map(|&i| {
+            let spec = &specs[i];
             let pb = bar.add(indicatif::ProgressBar::new_spinner());
             pb.set_message(spec.name.clone());
             pb.enable_steady_tick(std::time::Duration::from_millis(200));
             let r = match &converted[&spec.rate_hz(rate)] {
-                Ok(sig) => deliver_one(args, spec, &source, sig, &meta, &stem),
+                Ok((sig, m)) => deliver_one(args, spec, &source, sig, m, &meta, &stem),
                 Err(e) => Err(anyhow::anyhow!("{e:#}")),
             };
             pb.finish_and_clear();
-            r.with_context(|| spec.name.clone())
+            (i, r.with_context(|| spec.name.clone()))
         })
         .collect();
+    done.sort_by_key(|(i, _)| *i);
+    let results: Vec<Result<Delivered>> = done.into_iter().map(|(_, r)| r).collect();
+    tick("delivered");
     let codecs = if args.no_codec_check {
         Vec::new()
     } else {
@@ -359,7 +393,9 @@ fn run_inner(args: &DeliverArgs) -> Result<i32> {
         ceiling_dbtp: args.ceiling,
         lossy_ceiling_dbtp: args.lossy_ceiling,
     };
+    tick("codecs");
     let json = report.write(&args.out)?;
+    tick("report");
     if args.json {
         println!(
             "{}",
@@ -377,6 +413,7 @@ fn deliver_one(
     spec: &OutputSpec,
     source: &Source,
     converted: &Signal,
+    converted_measured: &Measured,
     meta: &Metadata,
     stem: &str,
 ) -> Result<Delivered> {
@@ -390,13 +427,17 @@ fn deliver_one(
     let path = args.out.join(&name);
     let partial = Partial::new(&args.out, &name);
     let resampled = converted.rate_hz != source.signal.rate_hz;
-    let tp_before = render::measure(converted, false).report.true_peak_max_dbtp;
+    let tp_before = converted_measured.report.true_peak_max_dbtp;
     // A hair under the ceiling counts as over: the dither may add up to 3 LSB.
     let relimit = tp_before > args.ceiling - 0.01;
-    let signal = if relimit {
-        render::limit(converted, args.ceiling)
+    let limited;
+    let (signal, planned) = if relimit {
+        let s = render::limit(converted, args.ceiling);
+        let m = render::measure(&s, false);
+        limited = (s, m);
+        (&limited.0, &limited.1)
     } else {
-        converted.clone()
+        (converted, converted_measured)
     };
     let channels = signal.channels.len();
     let mut checks = Vec::new();
@@ -413,7 +454,6 @@ fn deliver_one(
                 OfflineDither::new(bits, channels, args.noise_shaping && bits <= 16)
                     .quantise(&signal.channels)
             };
-            let planned = render::measure(&signal, false);
             let bytes = if spec.container == Container::Wav {
                 let r = &planned.report;
                 let history = format!(
@@ -512,7 +552,7 @@ fn deliver_one(
         }
         Container::Mp3 => {
             let (ceiling_used, passes, m, s) =
-                deliver_mp3(args, &signal, meta, &partial, &mut checks)?;
+                deliver_mp3(args, signal, planned, meta, &partial, &mut checks)?;
             spectrum = Some(s);
             (false, Some((ceiling_used, passes)), m)
         }
@@ -573,15 +613,14 @@ const LOSSY_PASSES: usize = 6;
 fn deliver_mp3(
     args: &DeliverArgs,
     signal: &Signal,
+    measured: &Measured,
     meta: &Metadata,
     partial: &Partial,
     checks: &mut Vec<(String, String)>,
 ) -> Result<LossyResult> {
     let mut input_ceiling = args.ceiling.min(args.lossy_ceiling);
     for pass in 1..=LOSSY_PASSES {
-        let input = if pass == 1
-            && render::measure(signal, false).report.true_peak_max_dbtp <= input_ceiling
-        {
+        let input = if pass == 1 && measured.report.true_peak_max_dbtp <= input_ceiling {
             signal.clone()
         } else {
             render::limit(signal, input_ceiling)

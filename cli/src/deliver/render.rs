@@ -3,8 +3,9 @@
 
 use crate::decode::AudioFile;
 use anyhow::{Context, Result, bail};
-use lathe_dsp::analyzer::{Analyzer, AnalyzerConfig, ProgramReport};
 use lathe_dsp::limiter::TruePeakLimiter;
+use lathe_dsp::loudness::{LoudnessMeter, LoudnessReading};
+use lathe_dsp::true_peak::TruePeakMeter;
 use rubato::audioadapter_buffers::direct::SequentialSliceOfVecs;
 use rubato::{Fft, FixedSync, Resampler, WindowFunction};
 
@@ -122,44 +123,69 @@ fn gcd(a: usize, b: usize) -> usize {
     if b == 0 { a } else { gcd(b, a % b) }
 }
 
-/// Measures a signal as `lathe analyze` does.
+/// What a deliverable is judged by: BS.1770 loudness, true peak (Lathe's meter, as `lathe
+/// analyze` and Lathe Meter read it) and sample peak. The analyzer's QC and stereo work is left
+/// out: it would triple the time of a delivery.
+pub struct Reading {
+    pub loudness: LoudnessReading,
+    pub true_peak_max_dbtp: f64,
+    pub sample_peak_max_dbfs: f64,
+    /// Peak-to-loudness ratio (true peak − integrated, dB).
+    pub plr_db: f64,
+}
+
+/// Measures a signal; with `with_history`, momentary and short-term loudness every 100 ms.
 pub fn measure(signal: &Signal, with_history: bool) -> Measured {
-    let mut analyzer = Analyzer::new(
-        f64::from(signal.rate_hz),
-        signal.channels.len(),
-        AnalyzerConfig::default(),
-    );
+    let rate = f64::from(signal.rate_hz);
+    let mut loudness = LoudnessMeter::new(rate, signal.channels.len());
+    let mut true_peak: Vec<TruePeakMeter> = signal
+        .channels
+        .iter()
+        .map(|_| TruePeakMeter::new(rate))
+        .collect();
     let block = (signal.rate_hz as usize / 10).max(1);
     let mut buf: Vec<Vec<f32>> = vec![Vec::with_capacity(block); signal.channels.len()];
     let mut history = Vec::new();
+    let mut sample_peak = 0.0f32;
     let mut start = 0;
     while start < signal.frames() {
         let end = (start + block).min(signal.frames());
-        for (b, c) in buf.iter_mut().zip(&signal.channels) {
+        for ((b, c), tp) in buf.iter_mut().zip(&signal.channels).zip(&mut true_peak) {
             b.clear();
             b.extend(c[start..end].iter().map(|&s| s as f32));
+            sample_peak = b.iter().fold(sample_peak, |m, s| m.max(s.abs()));
+            tp.process(b);
         }
-        analyzer.process(&buf);
+        loudness.process(&buf);
         if with_history {
-            let l = analyzer.loudness();
             history.push((
-                end as f64 / f64::from(signal.rate_hz),
-                l.momentary_lufs(),
-                l.short_term_lufs(),
+                end as f64 / rate,
+                loudness.momentary_lufs(),
+                loudness.short_term_lufs(),
             ));
         }
         start = end;
     }
-    analyzer.finish();
+    let tp = true_peak
+        .iter_mut()
+        .map(|m| m.finish())
+        .fold(0.0f32, f32::max);
+    let db = |v: f32| 20.0 * f64::from(v).log10();
+    let reading = loudness.reading();
     Measured {
-        report: analyzer.report(),
+        report: Reading {
+            plr_db: db(tp) - reading.integrated_lufs,
+            loudness: reading,
+            true_peak_max_dbtp: db(tp),
+            sample_peak_max_dbfs: db(sample_peak),
+        },
         history,
     }
 }
 
 /// A measurement and, when asked for, loudness over time.
 pub struct Measured {
-    pub report: ProgramReport,
+    pub report: Reading,
     /// (time s, momentary LUFS, short-term LUFS) every 100 ms.
     pub history: Vec<(f64, f64, f64)>,
 }
