@@ -279,6 +279,21 @@ fn demo() -> Result<()> {
             .arg(&master_path)
             .args(["--target", "spotify", "--bits", "24"]),
     )?;
+    let release = out_dir.join("release");
+    println!(
+        "== lathe deliver --to streaming,cd-files (verified files and report.html in {})",
+        release.display()
+    );
+    run_cmd(
+        Command::new(&lathe)
+            .arg("deliver")
+            .arg(&master_path)
+            .arg("-o")
+            .arg(&release)
+            .args(["--to", "streaming,cd-files", "--overwrite"])
+            .args(["--title", "Lathe Demo", "--artist", "The Lathes"])
+            .args(["--isrc", "GB-AAA-26-00001"]),
+    )?;
     let host = build_clap_host()?;
     let bundled = target_dir().join("bundled");
     let jobs: [(&str, &str, &str, &[&str]); 3] = [

@@ -228,8 +228,9 @@ pub struct Delivered {
     pub readback: Measured,
     /// Integrated loudness of the file minus the master's (LU).
     pub loudness_change_lu: f64,
-    /// Lossy files: the true-peak ceiling the encoder's input was limited to, the passes it took.
-    pub lossy: Option<(f64, usize)>,
+    /// Lossy files: the true-peak ceiling the encoder's input was limited to, the passes it
+    /// took, and the loudness that cost (LU).
+    pub lossy: Option<(f64, usize, f64)>,
     /// Checks made on the read-back file, each with its finding.
     pub checks: Vec<(String, String)>,
     /// Lossy files: the decoded file's long-term spectrum (Hz, dB).
@@ -551,10 +552,10 @@ fn deliver_one(
             (!exact, None, m)
         }
         Container::Mp3 => {
-            let (ceiling_used, passes, m, s) =
+            let (ceiling_used, passes, m, s, cost_lu) =
                 deliver_mp3(args, signal, planned, meta, &partial, &mut checks)?;
             spectrum = Some(s);
-            (false, Some((ceiling_used, passes)), m)
+            (false, Some((ceiling_used, passes, cost_lu)), m)
         }
     };
     let shown_lufs = readback.report.loudness.integrated_lufs;
@@ -602,8 +603,9 @@ fn deliver_one(
 }
 
 /// A verified lossy file: the encoder input's ceiling, the passes it took, the decoded file's
-/// measurement and spectrum.
-type LossyResult = (f64, usize, Measured, Vec<(f64, f64)>);
+/// measurement and spectrum, and what holding the lossy ceiling cost (LU: the PCM render's
+/// integrated loudness minus the decoded file's).
+type LossyResult = (f64, usize, Measured, Vec<(f64, f64)>, f64);
 
 /// Most encode passes for a lossy file before giving up.
 const LOSSY_PASSES: usize = 6;
@@ -646,15 +648,17 @@ fn deliver_mp3(
                 "length".into(),
                 format!("{} frames decoded, gapless (LAME Info tag)", back.frames()),
             ));
+            let cost_lu =
+                measured.report.loudness.integrated_lufs - m.report.loudness.integrated_lufs;
             checks.push((
                 "decoded true peak".into(),
                 format!(
                     "{tp:.2} dBTP ≤ {:.1} (encoder input limited to {input_ceiling:.2} dBTP, \
-                     pass {pass})",
+                     {pass} pass(es), cost {cost_lu:.2} LU)",
                     args.lossy_ceiling
                 ),
             ));
-            return Ok((input_ceiling, pass, m, report::spectrum(&back)));
+            return Ok((input_ceiling, pass, m, report::spectrum(&back), cost_lu));
         }
         input_ceiling -= tp - args.lossy_ceiling + 0.1;
     }

@@ -115,10 +115,10 @@ impl Report<'_> {
                     "true_peak_dbtp": num(b.true_peak_max_dbtp),
                     "sample_peak_dbfs": num(b.sample_peak_max_dbfs),
                     "loudness_change_lu": num(d.loudness_change_lu),
-                    "lossy": d.lossy.map(|(c, passes)| json!({
+                    "lossy": d.lossy.map(|(c, passes, cost)| json!({
                         "encoder_input_ceiling_dbtp": num(c),
                         "passes": passes,
-                        "cost_lu": num(-d.loudness_change_lu),
+                        "cost_lu": num(cost),
                     })),
                     "seconds": num(d.seconds),
                     "verified": d.checks.iter().map(|(k, v)| json!({"check": k, "result": v})).collect::<Vec<_>>(),
