@@ -164,8 +164,9 @@ fn utc_now() -> (String, String) {
     )
 }
 
-/// RIFF `LIST/INFO`: INAM title, IART artist, IPRD album, ICRD year, IPRT track, ICMS
-/// composer (ffmpeg and most players read these), ISFT software. The ISRC is not put in INFO:
+/// RIFF `LIST/INFO`: INAM title, IART artist, IPRD album, ICRD year, IPRT track (ffmpeg and
+/// most players read these), IMUS composer (not in the 1991 RIFF list, which has no composer;
+/// ExifTool and lofty read it), ISFT software. The ISRC is not put in INFO:
 /// the RIFF `ISRC` field means "source", not the recording code.
 fn list_info(meta: &Metadata) -> Vec<u8> {
     let mut body = b"INFO".to_vec();
@@ -180,7 +181,7 @@ fn list_info(meta: &Metadata) -> Vec<u8> {
         (b"IPRD", meta.album.as_deref()),
         (b"ICRD", meta.year.as_deref()),
         (b"IPRT", track.as_deref()),
-        (b"ICMS", meta.composer.as_deref()),
+        (b"IMUS", meta.composer.as_deref()),
         (b"ISFT", Some(software.as_str())),
     ] {
         if let Some(v) = v {
@@ -206,8 +207,13 @@ pub fn wav(
     let frames = samples.first().map_or(0, Vec::len);
     let bytes_per_sample = (bits / 8) as usize;
     let data_len = frames * channels * bytes_per_sample;
-    if data_len > u32::MAX as usize - 4096 {
-        bail!("the WAV would pass 4 GiB (RIFF's limit)");
+    let bext = bext(meta, loudness, history);
+    let info = list_info(meta);
+    let id3 = id3v2_bytes(meta)?;
+    // RIFF sizes are 32-bit: "WAVE", five chunk headers, bodies and pad bytes.
+    let riff_len = 4 + 5 * 8 + 16 + bext.len() + data_len + info.len() + id3.len() + 3;
+    if riff_len > u32::MAX as usize {
+        bail!("the WAV would pass 4 GiB (RIFF's limit): deliver a shorter master or FLAC");
     }
     let mut fmt = Vec::with_capacity(16);
     fmt.extend_from_slice(&1u16.to_le_bytes()); // WAVE_FORMAT_PCM (BWF requires it)
@@ -227,10 +233,10 @@ pub fn wav(
     }
     let mut body = b"WAVE".to_vec();
     chunk(&mut body, b"fmt ", &fmt);
-    chunk(&mut body, b"bext", &bext(meta, loudness, history));
+    chunk(&mut body, b"bext", &bext);
     chunk(&mut body, b"data", &data);
-    chunk(&mut body, b"LIST", &list_info(meta));
-    chunk(&mut body, b"id3 ", &id3v2_bytes(meta)?);
+    chunk(&mut body, b"LIST", &info);
+    chunk(&mut body, b"id3 ", &id3);
     let mut out = Vec::with_capacity(body.len() + 8);
     chunk(&mut out, b"RIFF", &body);
     Ok(out)

@@ -14,12 +14,29 @@ pub struct Metadata {
     pub album: Option<String>,
     /// ISRC as given (`CC-XXX-YY-NNNNN` or the 12 characters without hyphens).
     pub isrc: Option<String>,
-    /// Track number and total, `N` or `N/M`.
+    /// Track number and total, `N` or `N/M` (`track = 3` also reads).
+    #[serde(default, deserialize_with = "text_or_number")]
     pub track: Option<String>,
+    /// `year = 2026` or `year = "2026"`.
+    #[serde(default, deserialize_with = "text_or_number")]
     pub year: Option<String>,
     /// UPC-A (12 digits) or EAN-13 (13 digits).
     pub upc: Option<String>,
     pub composer: Option<String>,
+}
+
+/// A TOML string or integer, as text.
+fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Text(String),
+        Number(i64),
+    }
+    Ok(Option::<Either>::deserialize(d)?.map(|e| match e {
+        Either::Text(t) => t,
+        Either::Number(n) => n.to_string(),
+    }))
 }
 
 impl Metadata {
@@ -115,7 +132,11 @@ pub fn normalise_isrc(text: &str) -> Result<String> {
         .filter(|c| *c != '-' && *c != ' ')
         .collect::<String>()
         .to_ascii_uppercase();
-    let code = code.strip_prefix("ISRC").unwrap_or(&code).to_string();
+    // "ISRC " written before the code (16 characters then); "IS-RC1-…" is Iceland's own code.
+    let code = match code.strip_prefix("ISRC") {
+        Some(rest) if rest.len() == 12 => rest.to_string(),
+        _ => code,
+    };
     let why = if code.len() != 12 || !code.is_ascii() {
         Some("it must have 12 characters: CC-XXX-YY-NNNNN")
     } else if !code[0..2].bytes().all(|b| b.is_ascii_uppercase()) {
@@ -191,6 +212,18 @@ mod tests {
         assert!(check_upc("4006381333932").is_err());
         assert!(check_upc("036000291453").is_err());
         assert!(check_upc("12345").is_err());
+    }
+
+    #[test]
+    fn toml_file() {
+        let m: Metadata = toml::from_str(
+            "title = \"Intro\"\nyear = 2026\ntrack = \"1/9\"\nisrc = \"GB-AAA-26-00001\"",
+        )
+        .unwrap();
+        let m = m.validated().unwrap();
+        assert_eq!(m.year.as_deref(), Some("2026"));
+        assert_eq!(m.track_numbers(), Some((1, Some(9))));
+        assert!(toml::from_str::<Metadata>("titel = \"typo\"").is_err());
     }
 
     #[test]

@@ -147,11 +147,12 @@ fn prepare_folder(dir: &Path, overwrite: bool) -> Result<()> {
             return usage(format!("{} exists and is not a folder", dir.display()));
         }
         let mut visible = 0;
+        let mut stale = Vec::new();
         for e in std::fs::read_dir(dir).context("cannot list the output folder")? {
             let e = e?;
             let name = e.file_name().to_string_lossy().into_owned();
             if name.starts_with(".partial-") {
-                std::fs::remove_file(e.path()).ok();
+                stale.push(e.path());
             } else {
                 visible += 1;
             }
@@ -161,6 +162,13 @@ fn prepare_folder(dir: &Path, overwrite: bool) -> Result<()> {
                 "{} already holds files (use --overwrite to replace them)",
                 dir.display()
             ));
+        }
+        // Leftovers of an interrupted run, and an old report that would describe other files.
+        for p in stale {
+            std::fs::remove_file(p).ok();
+        }
+        for old in ["report.json", "report.html", "loudness.png", "spectrum.png"] {
+            std::fs::remove_file(dir.join(old)).ok();
         }
     } else {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -237,6 +245,8 @@ pub struct Delivered {
     pub spectrum: Option<Vec<(f64, f64)>>,
     /// Wall time of this output's render, encode and verification (s; outputs run in parallel).
     pub seconds: f64,
+    /// The verified file under its temporary name, renamed to `file` once every output is done.
+    partial: Option<Partial>,
 }
 
 /// The master after any mono→stereo copy, with what the outputs need from it.
@@ -248,7 +258,7 @@ struct Source {
 }
 
 fn run_inner(args: &DeliverArgs) -> Result<i32> {
-    let specs = match outputs::parse_list(&args.to) {
+    let mut specs = match outputs::parse_list(&args.to) {
         Ok(s) => s,
         Err(e) => return usage(e),
     };
@@ -274,15 +284,24 @@ fn run_inner(args: &DeliverArgs) -> Result<i32> {
     let master = render::read_master(&args.master)
         .with_context(|| format!("cannot use the master {}", args.master.display()))?;
     let rate = master.signal.rate_hz;
-    if let Some(hires) = specs.iter().find(|s| s.rate == Rate::HiRes)
-        && rate < 88_200
-        && !args.force
-    {
-        return usage(format!(
-            "{} refused: the master is {rate} Hz, and a file resampled up is not hi-res \
-             (hi-res starts at 88.2 kHz; --force writes it anyway)",
-            hires.name
-        ));
+    let mut warnings = Vec::new();
+    if rate < 88_200 && !args.force {
+        if let Some(hires) = specs
+            .iter()
+            .find(|s| s.rate == Rate::HiRes && !s.from_preset)
+        {
+            return usage(format!(
+                "{} refused: the master is {rate} Hz, and a file resampled up is not hi-res \
+                 (hi-res starts at 88.2 kHz; --force writes it anyway)",
+                hires.name
+            ));
+        }
+        if specs.iter().any(|s| s.rate == Rate::HiRes) {
+            warnings.push(format!(
+                "flac-hires left out: the master is {rate} Hz (hi-res starts at 88.2 kHz)"
+            ));
+            specs.retain(|s| s.rate != Rate::HiRes);
+        }
     }
     prepare_folder(&args.out, args.overwrite)?;
 
@@ -300,7 +319,6 @@ fn run_inner(args: &DeliverArgs) -> Result<i32> {
         codec_name: master.codec_name,
         measured,
     };
-    let mut warnings = Vec::new();
     let master_tp = source.measured.report.true_peak_max_dbtp;
     if master_tp > args.ceiling {
         warnings.push(format!(
@@ -372,12 +390,26 @@ fn run_inner(args: &DeliverArgs) -> Result<i32> {
         codecs::check(&source.signal, args.lossy_ceiling)
     };
 
+    // Verified files keep their temporary names until every output is done, so a run killed
+    // midway leaves nothing that looks finished; then they are renamed together, and a failed
+    // output's old file from an earlier run (under --overwrite) is removed.
     let mut delivered = Vec::new();
     let mut failed = Vec::new();
-    for r in results {
+    for (spec, r) in specs.iter().zip(results) {
         match r {
-            Ok(d) => delivered.push(d),
-            Err(e) => failed.push(format!("{e:#}")),
+            Ok(mut d) => {
+                if let Some(p) = d.partial.take()
+                    && let Err(e) = p.commit(&d.file)
+                {
+                    failed.push(format!("{}: {e:#}", spec.name));
+                    continue;
+                }
+                delivered.push(d);
+            }
+            Err(e) => {
+                std::fs::remove_file(args.out.join(file_name(spec, &stem))).ok();
+                failed.push(format!("{e:#}"));
+            }
         }
     }
     let report = report::Report {
@@ -408,7 +440,16 @@ fn run_inner(args: &DeliverArgs) -> Result<i32> {
     Ok(if failed.is_empty() { 0 } else { 1 })
 }
 
-/// Renders, encodes, writes, verifies and commits one deliverable.
+/// `song.44100-16.wav`, `song.native-24.wav`, `song.hires.flac`, `song.320.mp3`.
+fn file_name(spec: &OutputSpec, stem: &str) -> String {
+    let short = spec
+        .name
+        .split_once('-')
+        .map_or(spec.name.as_str(), |(_, rest)| rest);
+    format!("{stem}.{short}.{}", spec.container.extension())
+}
+
+/// Renders, encodes, writes and verifies one deliverable (left under its temporary name).
 fn deliver_one(
     args: &DeliverArgs,
     spec: &OutputSpec,
@@ -418,12 +459,7 @@ fn deliver_one(
     meta: &Metadata,
     stem: &str,
 ) -> Result<Delivered> {
-    // `song.44100-16.wav`, `song.native-24.wav`, `song.hires.flac`, `song.320.mp3`.
-    let short = spec
-        .name
-        .split_once('-')
-        .map_or(spec.name.as_str(), |(_, rest)| rest);
-    let name = format!("{stem}.{short}.{}", spec.container.extension());
+    let name = file_name(spec, stem);
     let started = std::time::Instant::now();
     let path = args.out.join(&name);
     let partial = Partial::new(&args.out, &name);
@@ -506,6 +542,15 @@ fn deliver_one(
                 }
             }
             checks.push(("samples".into(), "read back bit-exact".into()));
+            if !resampled && relimit {
+                // Re-limited at the master's rate: still the master, in time and per channel.
+                let worst =
+                    check_aligned(&back, &source.signal, 0.5).context("against the master")?;
+                checks.push((
+                    "aligned with the master".into(),
+                    format!("correlation at lag 0: {worst:.4}"),
+                ));
+            }
             if !resampled && !relimit {
                 // Identical to the master apart from the dither.
                 let tolerance = if exact {
@@ -563,25 +608,9 @@ fn deliver_one(
         "integrated loudness".into(),
         format!("{shown_lufs:.2} LUFS (master {master_lufs:.2})"),
     ));
-    let tags = read_tags(&partial.temp)?;
-    for (key, want) in [
-        ("title", meta.title.as_deref()),
-        ("artist", meta.artist.as_deref()),
-        ("ISRC", meta.isrc.as_deref()),
-    ] {
-        if let Some(want) = want {
-            let got = tags.get(key).map(String::as_str);
-            if got != Some(want) {
-                bail!("metadata {key} reads back as {got:?}, wrote {want:?}");
-            }
-        }
-    }
-    checks.push((
-        "metadata".into(),
-        format!("{} fields read back", tags.len()),
-    ));
+    let tags = verify_tags(&partial.temp, spec.container, meta)?;
+    checks.push(("metadata".into(), tags));
     let bytes = std::fs::metadata(&partial.temp).map_or(0, |m| m.len());
-    partial.commit(&path)?;
     Ok(Delivered {
         spec: spec.clone(),
         file: path,
@@ -599,6 +628,7 @@ fn deliver_one(
         checks,
         spectrum,
         seconds: started.elapsed().as_secs_f64(),
+        partial: Some(partial),
     })
 }
 
@@ -606,6 +636,52 @@ fn deliver_one(
 /// measurement and spectrum, and what holding the lossy ceiling cost (LU: the PCM render's
 /// integrated loudness minus the decoded file's).
 type LossyResult = (f64, usize, Measured, Vec<(f64, f64)>, f64);
+
+/// Checks a file read back is `reference` in time and per channel: for every channel the
+/// correlation at lag 0 is at least `min_corr` and higher than at lags of ±1 and ±2 samples and
+/// than with the other channel (a shifted gapless trim, a resampler or limiter delay left in, or
+/// swapped channels all fail). Returns the lowest lag-0 correlation.
+fn check_aligned(back: &Signal, reference: &Signal, min_corr: f64) -> Result<f64> {
+    let mut worst = 1.0f64;
+    for (c, (b, r)) in back.channels.iter().zip(&reference.channels).enumerate() {
+        let at0 = correlation(b, r, 0);
+        for lag in [-2, -1, 1, 2] {
+            let other = correlation(b, r, lag);
+            if other > at0 {
+                bail!("channel {c} lines up better {lag:+} samples off ({other:.4} vs {at0:.4})");
+            }
+        }
+        if let Some(o) = reference.channels.get(1 - c.min(1))
+            && reference.channels.len() == 2
+            && correlation(b, o, 0) > at0 + 1e-9
+        {
+            bail!("channel {c} matches the other channel better: channels swapped?");
+        }
+        worst = worst.min(at0);
+    }
+    if worst < min_corr {
+        bail!("correlates only {worst:.4} with its source at lag 0");
+    }
+    Ok(worst)
+}
+
+/// Normalised correlation of `a[i]` with `b[i + lag]` (1 for silence against silence).
+fn correlation(a: &[f64], b: &[f64], lag: isize) -> f64 {
+    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+    for (i, x) in a.iter().enumerate() {
+        let Some(y) = i.checked_add_signed(lag).and_then(|j| b.get(j)) else {
+            continue;
+        };
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    if aa == 0.0 && bb == 0.0 {
+        1.0
+    } else {
+        ab / (aa * bb).sqrt().max(f64::MIN_POSITIVE)
+    }
+}
 
 /// Most encode passes for a lossy file before giving up.
 const LOSSY_PASSES: usize = 6;
@@ -642,11 +718,19 @@ fn deliver_mp3(
             signal.frames(),
         )?;
         let m = render::measure(&back, true);
+        // The decoded file is the encoder's input, in time and per channel: equal length alone
+        // would not show a misaligned gapless trim or swapped channels.
+        // 0.5: LAME's 20 kHz low-pass alone takes white noise at 48 kHz down to 0.9.
+        let worst_corr = check_aligned(&back, &input, 0.5).context("the decoded MP3")?;
         let tp = m.report.true_peak_max_dbtp;
         if tp <= args.lossy_ceiling {
             checks.push((
                 "length".into(),
-                format!("{} frames decoded, gapless (LAME Info tag)", back.frames()),
+                format!(
+                    "{} frames decoded, gapless (LAME Info tag); correlation with the encoder \
+                     input at lag 0: {worst_corr:.4}",
+                    back.frames()
+                ),
             ));
             let cost_lu =
                 measured.report.loudness.integrated_lufs - m.report.loudness.integrated_lufs;
@@ -710,24 +794,76 @@ fn read_back(
     })
 }
 
-/// Tags as read back by lofty: title, artist, ISRC (the checks compare these).
-fn read_tags(path: &Path) -> Result<BTreeMap<&'static str, String>> {
+/// Reads each tag of a written file back (lofty) and checks every field written: the tag types
+/// each format must carry (WAV: RIFF INFO and ID3v2; FLAC: Vorbis comments; MP3: ID3v2), each
+/// checked on its own so one good tag cannot hide a broken one. Returns a summary.
+fn verify_tags(path: &Path, container: Container, meta: &Metadata) -> Result<String> {
     use lofty::file::TaggedFileExt;
-    use lofty::tag::{Accessor, ItemKey};
+    use lofty::tag::{Accessor, ItemKey, TagType};
     let file = lofty::read_from_path(path).context("cannot read the written file's tags")?;
-    let mut out = BTreeMap::new();
-    for tag in file.tags() {
-        if let Some(t) = tag.title() {
-            out.insert("title", t.into_owned());
-        }
-        if let Some(a) = tag.artist() {
-            out.insert("artist", a.into_owned());
-        }
-        if let Some(i) = tag.get_string(ItemKey::Isrc) {
-            out.insert("ISRC", i.to_string());
+    let wanted: &[TagType] = match container {
+        Container::Wav => &[TagType::RiffInfo, TagType::Id3v2],
+        Container::Flac => &[TagType::VorbisComments],
+        Container::Mp3 => &[TagType::Id3v2],
+    };
+    let mut fields = 0;
+    for &kind in wanted {
+        let tag = file
+            .tag(kind)
+            .with_context(|| format!("no {kind:?} tag reads back"))?;
+        let mut expect = |what: &str, got: Option<String>, want: Option<&str>| -> Result<()> {
+            if let Some(want) = want {
+                if got.as_deref() != Some(want) {
+                    bail!("{kind:?} {what} reads back as {got:?}, wrote {want:?}");
+                }
+                fields += 1;
+            }
+            Ok(())
+        };
+        expect(
+            "title",
+            tag.title().map(|v| v.into_owned()),
+            meta.title.as_deref(),
+        )?;
+        expect(
+            "artist",
+            tag.artist().map(|v| v.into_owned()),
+            meta.artist.as_deref(),
+        )?;
+        expect(
+            "album",
+            tag.album().map(|v| v.into_owned()),
+            meta.album.as_deref(),
+        )?;
+        let text = |key: ItemKey| tag.get_string(key).map(str::to_string);
+        expect(
+            "composer",
+            text(ItemKey::Composer),
+            meta.composer.as_deref(),
+        )?;
+        if kind != TagType::RiffInfo {
+            expect("ISRC", text(ItemKey::Isrc), meta.isrc.as_deref())?;
+            expect("barcode", text(ItemKey::Barcode), meta.upc.as_deref())?;
+            if let Some((n, m)) = meta.track_numbers() {
+                let track = n.to_string();
+                expect("track", tag.track().map(|t| t.to_string()), Some(&track))?;
+                if let Some(m) = m {
+                    let total = m.to_string();
+                    expect(
+                        "track total",
+                        tag.track_total().map(|t| t.to_string()),
+                        Some(&total),
+                    )?;
+                }
+            }
+            let year = text(ItemKey::RecordingDate).or_else(|| text(ItemKey::Year));
+            expect("year", year, meta.year.as_deref())?;
         }
     }
-    Ok(out)
+    Ok(format!(
+        "{fields} fields read back from {} tag(s)",
+        wanted.len()
+    ))
 }
 
 /// A number for JSON (null when not finite), rounded to 0.001.
@@ -736,5 +872,38 @@ pub(crate) fn num(v: f64) -> Value {
         json!((v * 1000.0).round() / 1000.0)
     } else {
         Value::Null
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noise(n: usize, seed: u64) -> Vec<f64> {
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+            })
+            .collect()
+    }
+
+    #[test]
+    fn alignment_check_catches_shifts_and_swaps() {
+        let (l, r) = (noise(10_000, 1), noise(10_000, 2));
+        let s = |a: Vec<f64>, b: Vec<f64>| Signal {
+            rate_hz: 48_000,
+            channels: vec![a, b],
+        };
+        let reference = s(l.clone(), r.clone());
+        assert!(check_aligned(&reference, &reference, 0.99).is_ok());
+        let mut late = l.clone();
+        late.insert(0, 0.0);
+        late.pop();
+        assert!(check_aligned(&s(late, r.clone()), &reference, 0.5).is_err());
+        assert!(check_aligned(&s(r, l), &reference, 0.5).is_err());
     }
 }

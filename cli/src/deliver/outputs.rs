@@ -47,6 +47,9 @@ pub struct OutputSpec {
     pub rate: Rate,
     /// PCM word length (16 or 24); 0 for MP3.
     pub bits: u32,
+    /// Came from a preset: dropped (with a warning) where it does not apply, e.g. `flac-hires`
+    /// of `all` for a master below 88.2 kHz.
+    pub from_preset: bool,
 }
 
 impl OutputSpec {
@@ -108,6 +111,7 @@ pub fn parse_one(name: &str) -> Result<OutputSpec> {
         container,
         rate,
         bits,
+        from_preset: false,
     };
     match lower.as_str() {
         "mp3-320" => return Ok(spec(Container::Mp3, Rate::Mp3Family, 0)),
@@ -141,12 +145,14 @@ pub fn parse_one(name: &str) -> Result<OutputSpec> {
 pub fn parse_list(list: &str) -> Result<Vec<OutputSpec>> {
     let mut out: Vec<OutputSpec> = Vec::new();
     for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let names: Vec<&str> = match PRESETS.iter().find(|(p, _)| p.eq_ignore_ascii_case(item)) {
-            Some((_, names)) => names.to_vec(),
-            None => vec![item],
-        };
+        let (names, from_preset): (Vec<&str>, bool) =
+            match PRESETS.iter().find(|(p, _)| p.eq_ignore_ascii_case(item)) {
+                Some((_, names)) => (names.to_vec(), true),
+                None => (vec![item], false),
+            };
         for n in names {
-            let spec = parse_one(n)?;
+            let mut spec = parse_one(n)?;
+            spec.from_preset = from_preset;
             if !out.iter().any(|o| o.name == spec.name) {
                 out.push(spec);
             }
