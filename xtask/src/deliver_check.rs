@@ -193,6 +193,7 @@ fn check_file(
     python: &Path,
     scratch: &Path,
     strict: Strictness,
+    master: (u64, u64),
 ) -> Result<Vec<String>> {
     let mut bad = Vec::new();
     let name = d["name"].as_str().unwrap_or("?");
@@ -210,9 +211,12 @@ fn check_file(
         bad.push(format!("ffprobe: {probed_rate} Hz {} ch", s["channels"]));
     }
     let decoded = ffmpeg_frames(file, channels)?;
-    if decoded != frames {
+    // The master's length at the output rate (the resampler keeps ⌈frames · out / in⌉).
+    let (master_frames, master_rate) = master;
+    let expected = (master_frames * rate).div_ceil(master_rate) as usize;
+    if decoded != expected || frames != expected {
         bad.push(format!(
-            "ffmpeg decodes {decoded} frames, report says {frames}"
+            "ffmpeg decodes {decoded} frames, the report says {frames}, the master's length at {rate} Hz is {expected}"
         ));
     }
     match format {
@@ -435,7 +439,29 @@ pub fn deliver_checks(lathe: &Path, python: &Path) -> Result<()> {
             serde_json::from_str(&std::fs::read_to_string(out.join("report.json"))?)?;
         for d in report["deliverables"].as_array().into_iter().flatten() {
             let file = out.join(d["file"].as_str().unwrap_or(""));
-            for b in check_file(&file, d, python, &scratch, strictness(name))? {
+            let m = &report["master"];
+            let master = (
+                m["frames"].as_u64().unwrap_or(0),
+                m["sample_rate"].as_u64().unwrap_or(1),
+            );
+            let pcm = d["format"].as_str() != Some("mp3");
+            // Dither only where the word length drops: float masters, fewer bits than the
+            // master's, or samples that changed (resampled, re-limited).
+            let want_dither = match m["bits"].as_u64() {
+                None => true,
+                Some(master_bits) => {
+                    d["bits"].as_u64().unwrap_or(0) < master_bits
+                        || d["resampled"].as_bool() == Some(true)
+                        || d["relimited"].as_bool() == Some(true)
+                }
+            };
+            if pcm && d["dithered"].as_bool() != Some(want_dither) {
+                failures.push(format!(
+                    "{name} {}: dithered = {}",
+                    d["name"], d["dithered"]
+                ));
+            }
+            for b in check_file(&file, d, python, &scratch, strictness(name), master)? {
                 failures.push(format!("{name} {}: {b}", d["name"]));
             }
         }
@@ -621,13 +647,31 @@ pub fn deliver_checks(lathe: &Path, python: &Path) -> Result<()> {
         .arg(&bad_dir)
         .args(["--to", "all", "--no-codec-check"])
         .spawn()?;
-    std::thread::sleep(std::time::Duration::from_millis(2500));
+    // Kill it once some outputs have been written and verified (a second `.partial-` file
+    // appears: the first output is done), before the run ends.
+    let started = std::time::Instant::now();
+    let partials = || {
+        std::fs::read_dir(&bad_dir)
+            .map(|r| {
+                r.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with(".partial-"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    while partials() < 2 && started.elapsed().as_secs() < 60 && child.try_wait()?.is_none() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let seen = partials();
     let finished_early = child.try_wait()?.is_some();
     child.kill().ok();
     child.wait()?;
     let left = visible(&bad_dir);
-    println!("  killed after 2.5 s: visible files {left:?}");
-    if finished_early || !left.is_empty() {
+    println!(
+        "  killed after {:.1} s with {seen} files being written or verified: visible audio files {left:?}",
+        started.elapsed().as_secs_f64()
+    );
+    if finished_early || seen < 2 || !left.is_empty() {
         failures.push(format!(
             "interrupted run left {left:?} (finished early: {finished_early})"
         ));

@@ -79,7 +79,7 @@ const RESAMPLE_CHUNK_FRAMES: usize = 8192;
 
 /// Converts the rate with rubato's synchronous FFT resampler (one sub-chunk per chunk, so the
 /// whole FFT length is filter; Blackman-Harris² window). The output is time-aligned with the
-/// input (the resampler's delay is removed) and ⌈len · out/in⌉ frames long.
+/// input (the resampler's delay is removed) and exactly ⌈len · out/in⌉ frames long.
 pub fn resample(signal: &Signal, to_hz: u32) -> Result<Signal> {
     if signal.rate_hz == to_hz {
         return Ok(signal.clone());
@@ -110,8 +110,14 @@ pub fn resample(signal: &Signal, to_hz: u32) -> Result<Signal> {
     let (_, produced) = resampler
         .process_all_into_buffer(&input, &mut output, frames, None)
         .context("sample-rate conversion failed")?;
+    // ⌈frames · to / from⌉ in integers: rubato computes it in f64 and can give one more
+    // (1 323 000 frames at 44.1 → 48 kHz: 1 440 001 instead of 1 440 000).
+    let exact = (frames as u64 * to as u64).div_ceil(from as u64) as usize;
+    if produced < exact {
+        bail!("the sample-rate converter gave {produced} frames, {exact} were due");
+    }
     for c in &mut out {
-        c.truncate(produced);
+        c.truncate(exact);
     }
     Ok(Signal {
         rate_hz: to_hz,
@@ -300,6 +306,9 @@ mod tests {
         s.channels[0][48_000] = 1.0;
         let out = resample(&s, 48_000).unwrap();
         assert_eq!(out.frames(), 48_000);
+        // The length is exact where f64 rounding would add a frame.
+        let long = tone(44_100, 1_000.0, 0.1, 30.0);
+        assert_eq!(resample(&long, 48_000).unwrap().frames(), 1_440_000);
         let peak = out.channels[0]
             .iter()
             .enumerate()
