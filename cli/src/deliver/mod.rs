@@ -27,7 +27,6 @@ pub use meta::Metadata;
 use outputs::{Container, OutputSpec, Rate};
 use rayon::prelude::*;
 use render::{Measured, Signal};
-use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -578,7 +577,7 @@ fn deliver_one(
                     },
                 ));
             }
-            let m = render::measure(&back, true);
+            let m = render::measure(&back, false);
             let drift = m.report.loudness.integrated_lufs - planned.report.loudness.integrated_lufs;
             if drift.abs() > 0.05 {
                 bail!("integrated loudness moved {drift:+.3} LU between render and file");
@@ -717,7 +716,7 @@ fn deliver_mp3(
             None,
             signal.frames(),
         )?;
-        let m = render::measure(&back, true);
+        let m = render::measure(&back, false);
         // The decoded file is the encoder's input, in time and per channel: equal length alone
         // would not show a misaligned gapless trim or swapped channels.
         // 0.5: LAME's 20 kHz low-pass alone takes white noise at 48 kHz down to 0.9.
@@ -864,15 +863,6 @@ fn verify_tags(path: &Path, container: Container, meta: &Metadata) -> Result<Str
         "{fields} fields read back from {} tag(s)",
         wanted.len()
     ))
-}
-
-/// A number for JSON (null when not finite), rounded to 0.001.
-pub(crate) fn num(v: f64) -> Value {
-    if v.is_finite() {
-        json!((v * 1000.0).round() / 1000.0)
-    } else {
-        Value::Null
-    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 
 use super::codecs::CodecCheck;
 use super::render::{Measured, Signal};
-use super::{Delivered, Metadata, Partial, num};
+use super::{Delivered, Metadata, Partial};
+use crate::num;
 use anyhow::{Context, Result};
 use lathe_dsp::targets;
 use plotters::prelude::*;
@@ -406,6 +407,22 @@ fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow::anyhow!("{e:?}")
 }
 
+/// Draws a chart's legend and writes the image.
+fn finish<'a, CT: CoordTranslate>(
+    mut chart: ChartContext<'a, BitMapBackend<'a>, CT>,
+    root: &DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .label_font((font(), 14))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(plot_err)?;
+    root.present().map_err(plot_err)?;
+    Ok(())
+}
+
 fn plot_loudness(path: &Path, history: &[(f64, f64, f64)]) -> Result<()> {
     let root = BitMapBackend::new(path, (1000, 400)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_err)?;
@@ -452,15 +469,7 @@ fn plot_loudness(path: &Path, history: &[(f64, f64, f64)]) -> Result<()> {
         .map_err(plot_err)?
         .label("−14 LUFS (streaming reference)")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
-    chart
-        .configure_series_labels()
-        .label_font((font(), 14))
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(plot_err)?;
-    root.present().map_err(plot_err)?;
-    Ok(())
+    finish(chart, &root)
 }
 
 fn plot_spectra(path: &Path, spectra: &[(String, Vec<(f64, f64)>)]) -> Result<()> {
@@ -492,13 +501,5 @@ fn plot_spectra(path: &Path, spectra: &[(String, Vec<(f64, f64)>)]) -> Result<()
             .label(name.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c));
     }
-    chart
-        .configure_series_labels()
-        .label_font((font(), 14))
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(plot_err)?;
-    root.present().map_err(plot_err)?;
-    Ok(())
+    finish(chart, &root)
 }
