@@ -24,6 +24,8 @@ pub enum Listen {
 
 /// Crossfade time when switching (ms).
 pub const CROSSFADE_MS: f64 = 30.0;
+/// Crossfade time of the host's bypass (ms).
+pub const BYPASS_FADE_MS: f64 = 20.0;
 /// Time constant of the level match (s): slow enough that it never pumps with the music.
 pub const MATCH_SMOOTHING_S: f64 = 1.0;
 /// Largest correction applied (dB).
@@ -60,6 +62,11 @@ pub struct LevelMatchedAb {
     fade_step: f32,
     /// Sub-block bookkeeping for the per-10-ms smoothing update.
     last_subblocks: u64,
+    /// The host's bypass: the input, delayed by the latency, at unity gain.
+    bypass: bool,
+    /// How far the output has faded to the bypassed input (0 = not at all, 1 = fully).
+    bypass_mix: f32,
+    bypass_step: f32,
 }
 
 impl LevelMatchedAb {
@@ -86,6 +93,9 @@ impl LevelMatchedAb {
             fade: 1.0,
             fade_step: (1.0 / (CROSSFADE_MS * 1e-3 * sr)) as f32,
             last_subblocks: 0,
+            bypass: false,
+            bypass_mix: 0.0,
+            bypass_step: (1.0 / (BYPASS_FADE_MS * 1e-3 * sr)) as f32,
         }
     }
 
@@ -106,6 +116,14 @@ impl LevelMatchedAb {
         self.fade = 1.0;
         self.fading_from = self.listen;
         self.last_subblocks = 0;
+        self.bypass_mix = if self.bypass { 1.0 } else { 0.0 };
+    }
+
+    /// The host's bypass (separate from the level-matched A/B): when on, the output is the
+    /// input delayed by the latency, bit for bit, at unity gain; switching crossfades over
+    /// [`BYPASS_FADE_MS`].
+    pub fn set_bypass(&mut self, bypass: bool) {
+        self.bypass = bypass;
     }
 
     /// Sets the delay that aligns the dry signal with the processed one (samples, clamped to the
@@ -190,15 +208,29 @@ impl LevelMatchedAb {
                     Listen::MatchedBypass => matched,
                     Listen::Delta => wv - matched,
                 };
-                *w = if self.fade >= 1.0 {
+                let heard = if self.fade >= 1.0 {
                     pick(self.listen)
                 } else {
                     pick(self.fading_from) * (1.0 - self.fade) + pick(self.listen) * self.fade
+                };
+                let m = self.bypass_mix;
+                let bypassed = self.delay[c][read];
+                *w = if m <= 0.0 {
+                    heard
+                } else if m >= 1.0 {
+                    bypassed
+                } else {
+                    heard + (bypassed - heard) * m
                 };
             }
             self.delay_pos = (self.delay_pos + 1) % len;
             if self.fade < 1.0 {
                 self.fade = (self.fade + self.fade_step).min(1.0);
+            }
+            if self.bypass {
+                self.bypass_mix = (self.bypass_mix + self.bypass_step).min(1.0);
+            } else if self.bypass_mix > 0.0 {
+                self.bypass_mix = (self.bypass_mix - self.bypass_step).max(0.0);
             }
         }
     }

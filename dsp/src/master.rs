@@ -190,6 +190,14 @@ impl MasterChain {
         self.ab.set_latency(self.latency_samples() as usize);
     }
 
+    /// The host's bypass: the output becomes the input delayed by the chain's latency (bit for
+    /// bit once the 20 ms crossfade is over), so the host's delay compensation still holds. The
+    /// chain keeps running underneath, so switching back is smooth. Not part of
+    /// [`MasterSettings`]: offline renders have no host bypass.
+    pub fn set_host_bypass(&mut self, bypass: bool) {
+        self.ab.set_bypass(bypass);
+    }
+
     /// Latency of the chain as set (samples): the linear-phase EQ's and the limiter's (each
     /// keeps it when bypassed).
     pub fn latency_samples(&self) -> u32 {

@@ -15,6 +15,7 @@ mod music;
 mod offline;
 mod qc_music;
 mod test;
+mod validators;
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};

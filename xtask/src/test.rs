@@ -361,6 +361,23 @@ pub fn run(args: &[String]) -> Result<()> {
         });
     }
 
+    for (ok, dir, label) in [
+        (release_ok, &release_dir, "release"),
+        (alloc_ok, &alloc_dir, "allocation-checked debug"),
+    ] {
+        if ok {
+            steps.step(
+                &format!(
+                    "validators: clap-validator, vst3-validator (default and -e), pluginval 10 with editor: {label} bundles"
+                ),
+                || {
+                    let display = Display::start()?;
+                    crate::validators::run_all(dir, &display.name)
+                },
+            );
+        }
+    }
+
     let lathe = build_lathe();
     steps.step("lathe master --target, read back by ffmpeg ebur128", || {
         offline::targets_by_ffmpeg(lathe.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?)

@@ -224,3 +224,54 @@ fn settings_files_round_trip_and_errors_name_the_key() {
     assert!(err("[eq.high_cut]\nfreq_hz = 9000.0\nslope_db_per_octave = 36\n").contains("slope"));
     assert!(err("not toml at all [").len() > 3);
 }
+
+/// Largest |second difference| of `x` (a step or a click shows as a spike).
+fn largest_second_difference(x: &[f32]) -> f32 {
+    x.windows(3)
+        .map(|w| (w[2] - 2.0 * w[1] + w[0]).abs())
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn host_bypass_is_the_delayed_input_bit_for_bit_and_switches_without_a_click() {
+    for phase in [Phase::Minimum, Phase::Linear] {
+        let settings = busy_settings(phase, Listen::Processed);
+        let mut chain = MasterChain::with_settings(SR, 2, &settings).unwrap();
+        let latency = chain.latency_samples() as usize;
+        // A 1 kHz sine at −6 dBFS (the chain's drive and EQ make it much louder processed).
+        let frames = 96_000;
+        let tone: Vec<f32> = (0..frames)
+            .map(|i| 0.5 * (2.0 * std::f64::consts::PI * 1000.0 * i as f64 / SR).sin() as f32)
+            .collect();
+        let mut out = [tone.clone(), tone.clone()];
+        let on_at = 24_000;
+        let off_at = 60_000;
+        let mut pos = 0;
+        while pos < frames {
+            chain.set_host_bypass((on_at..off_at).contains(&pos));
+            let n = 480.min(frames - pos);
+            let [l, r] = &mut out;
+            chain.process(&mut [&mut l[pos..pos + n], &mut r[pos..pos + n]]);
+            pos += n;
+        }
+        // Fully bypassed (after the 20 ms fade): the input delayed by the latency, exactly.
+        let fade = (crate::ab::BYPASS_FADE_MS * 1e-3 * SR) as usize + 1;
+        for i in on_at + fade..off_at {
+            for ch in &out {
+                assert_eq!(ch[i], tone[i - latency], "{phase:?}: frame {i}");
+            }
+        }
+        // No click at either switch: the output's largest second difference around each switch
+        // stays within 2× of the larger of the two steady signals' (processed, bypassed).
+        let steady_bypassed = largest_second_difference(&out[0][on_at + fade..off_at - 10]);
+        let steady_processed = largest_second_difference(&out[0][frames - 20_000..]);
+        let bound = 2.0 * steady_bypassed.max(steady_processed);
+        for at in [on_at, off_at] {
+            let around = largest_second_difference(&out[0][at - 1000..at + fade + 1000]);
+            assert!(
+                around <= bound,
+                "{phase:?}: switch at {at}: second difference {around} > {bound}"
+            );
+        }
+    }
+}

@@ -360,6 +360,7 @@ impl Plugin for LatheMaster {
 
     fn reset(&mut self) {
         self.chain.set(&self.params.settings());
+        self.chain.set_host_bypass(self.params.bypass.value());
         self.chain.reset();
         self.meters.iter_mut().for_each(ChainMeter::reset);
         self.spectra.iter_mut().for_each(Spectrum::reset);
@@ -373,14 +374,21 @@ impl Plugin for LatheMaster {
     ) -> ProcessStatus {
         let _ftz = FtzGuard::new();
         self.chain.set(&self.params.settings());
+        self.chain.set_host_bypass(self.params.bypass.value());
         let latency = self.chain.latency_samples();
         if latency != self.latency_samples {
-            // The host restarts processing with the new delay compensation.
             self.latency_samples = latency;
             self.shared
                 .latency_samples
                 .store(latency, Ordering::Relaxed);
-            context.set_latency_samples(latency);
+            match context.plugin_api() {
+                // CLAP lets a plugin announce a new latency only while it is being activated
+                // (`clap_host_latency.changed` is `[main-thread & being-activated]`): ask the host
+                // to restart us; `activate` reports the new figure.
+                PluginApi::Clap => context.request_restart(),
+                // VST3: `restartComponent(kLatencyChanged)`, allowed at any time.
+                _ => context.set_latency_samples(latency),
+            }
         }
         let metering = self.editor_state.is_open();
         if self.shared.meters_reset.swap(false, Ordering::Acquire) {

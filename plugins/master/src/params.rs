@@ -436,6 +436,10 @@ pub const MAX_CEILING_DBTP: f32 = -0.1;
 /// The parameters. IDs are stable: they are what hosts store in projects and automation.
 #[derive(Params)]
 pub struct MasterParams {
+    /// The host's bypass (its bypass button): the input delayed by the latency, crossfaded;
+    /// separate from the level-matched A/B.
+    #[id = "bypass"]
+    pub bypass: BoolParam,
     /// Level-matched A/B: processed, matched bypass or delta.
     #[id = "ab"]
     pub ab: EnumParam<AbChoice>,
@@ -522,6 +526,7 @@ pub fn migrate_state(state: &mut nice_plug::prelude::PluginState) {
 impl Default for MasterParams {
     fn default() -> Self {
         Self {
+            bypass: BoolParam::new("Bypass", false).make_bypass(),
             ab: EnumParam::new("A/B", AbChoice::Processed),
             input_gain_db: FloatParam::new(
                 "Input Gain",

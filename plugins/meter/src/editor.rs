@@ -252,7 +252,7 @@ impl NiceEguiApp for MeterEditor {
         let plr = tp_max - integrated;
         let psr = s.psr_db.load(Ordering::Relaxed);
         let stereo = s.channels.load(Ordering::Relaxed) > 1;
-        let choice = self.params.target.value();
+        let choice = self.params.meter.target.value();
         let target = choice.target();
         let verdict = target.judge(f64::from(integrated), f64::from(tp_max));
 
@@ -274,11 +274,11 @@ impl NiceEguiApp for MeterEditor {
                         }
                         if let Some(gui) = &self.gui {
                             let setter = gui.param_setter();
-                            let mut on = self.params.reset_on_play.value();
+                            let mut on = self.params.meter.reset_on_play.value();
                             if ui.checkbox(&mut on, "Reset on play").changed() {
-                                setter.begin_set_parameter(&self.params.reset_on_play);
-                                setter.set_parameter(&self.params.reset_on_play, on);
-                                setter.end_set_parameter(&self.params.reset_on_play);
+                                setter.begin_set_parameter(&self.params.meter.reset_on_play);
+                                setter.set_parameter(&self.params.meter.reset_on_play, on);
+                                setter.end_set_parameter(&self.params.meter.reset_on_play);
                             }
                         }
                     });
@@ -337,12 +337,12 @@ impl NiceEguiApp for MeterEditor {
                                 }
                             });
                         if picked != choice as usize {
-                            setter.begin_set_parameter(&self.params.target);
+                            setter.begin_set_parameter(&self.params.meter.target);
                             setter.set_parameter(
-                                &self.params.target,
+                                &self.params.meter.target,
                                 TargetChoice::from_index(picked),
                             );
-                            setter.end_set_parameter(&self.params.target);
+                            setter.end_set_parameter(&self.params.meter.target);
                         }
                     }
                     let text = if integrated.is_finite() {

@@ -45,12 +45,13 @@ fn analyzer_config() -> AnalyzerConfig {
 /// Settings saved with the project. None of them changes the audio.
 #[derive(Params)]
 pub struct MeterParams {
-    /// Delivery target the readings are compared with.
-    #[id = "target"]
-    pub target: EnumParam<TargetChoice>,
-    /// Start a new measurement whenever the host's transport starts playing.
-    #[id = "reset_on_play"]
-    pub reset_on_play: BoolParam,
+    /// The host's bypass: audio passes unchanged (as always) and the analysis pauses, so the
+    /// readings hold.
+    #[id = "bypass"]
+    pub bypass: BoolParam,
+    /// The meter's settings (one parameter group, so VST3 hosts see a unit).
+    #[nested(group = "Meter")]
+    pub meter: MeterControls,
     /// Label in the session view; empty = the host's track name.
     #[persist = "session-label"]
     pub session_label: RwLock<String>,
@@ -59,11 +60,25 @@ pub struct MeterParams {
     pub session_group: RwLock<String>,
 }
 
+/// The meter's own parameters. IDs are stable: hosts store them in projects.
+#[derive(Params)]
+pub struct MeterControls {
+    /// Delivery target the readings are compared with.
+    #[id = "target"]
+    pub target: EnumParam<TargetChoice>,
+    /// Start a new measurement whenever the host's transport starts playing.
+    #[id = "reset_on_play"]
+    pub reset_on_play: BoolParam,
+}
+
 impl Default for MeterParams {
     fn default() -> Self {
         Self {
-            target: EnumParam::new("Target", TargetChoice::Spotify),
-            reset_on_play: BoolParam::new("Reset on Play", false),
+            bypass: BoolParam::new("Bypass", false).make_bypass(),
+            meter: MeterControls {
+                target: EnumParam::new("Target", TargetChoice::Spotify),
+                reset_on_play: BoolParam::new("Reset on Play", false),
+            },
             session_label: RwLock::new(String::new()),
             session_group: RwLock::new(String::new()),
         }
@@ -433,14 +448,14 @@ impl Plugin for LatheMeter {
             .is_some_and(|r| r.take_reset_request());
         if self.shared.reset_requested.swap(false, Ordering::Acquire)
             || session_reset
-            || (started && self.params.reset_on_play.value())
+            || (started && self.params.meter.reset_on_play.value())
         {
             self.clear();
         }
         // Read-only access: the meter never writes the buffer, so audio passes bit-exactly.
         let channels = buffer.as_slice_immutable();
         let frames = channels.first().map_or(0, |c| c.len());
-        if frames == 0 {
+        if frames == 0 || self.params.bypass.value() {
             return ProcessStatus::Normal;
         }
         self.analyzer.process(channels);
@@ -482,7 +497,7 @@ impl Plugin for LatheMeter {
         if let Some(session) = &self.session {
             let loud = self.analyzer.loudness();
             let peaks = self.analyzer.block_sample_peaks();
-            let target = self.params.target.value().target();
+            let target = self.params.meter.target.value().target();
             let r = &mut self.session_reading;
             r.momentary_lufs = loud.momentary_lufs() as f32;
             r.short_term_lufs = loud.short_term_lufs() as f32;

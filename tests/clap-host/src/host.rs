@@ -2,7 +2,7 @@
 //! state, latency and audio-port extensions, and processes audio on a separate audio thread the
 //! way a DAW does (activate on the main thread, start/process/stop on the audio thread).
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail, ensure};
 use clack_extensions::audio_ports::{AudioPortInfoBuffer, PluginAudioPorts};
 use clack_extensions::audio_ports_config::{AudioPortsConfigBuffer, PluginAudioPortsConfig};
 use clack_extensions::latency::{HostLatency, HostLatencyImpl, PluginLatency};
@@ -41,6 +41,11 @@ pub struct Shared {
     /// How often the plugin called `clap_host_latency.changed` (kept for the latency checks of
     /// plugins whose latency depends on settings).
     pub latency_changed: AtomicU32,
+    /// Calls of `clap_host_latency.changed` outside `clap_plugin.activate`, which the CLAP spec
+    /// forbids (`[main-thread & being-activated]`; an active plugin must `request_restart`).
+    pub latency_changed_outside_activate: AtomicU32,
+    /// True while the host is inside `clap_plugin.activate`.
+    activating: AtomicBool,
     /// Track name and RGB colour the host reports through `clap_host_track_info`.
     pub track: Option<Track>,
 }
@@ -98,6 +103,11 @@ impl HostParamsImplMainThread for MainThread<'_> {
 impl HostLatencyImpl for MainThread<'_> {
     fn changed(&self) {
         self.shared.latency_changed.fetch_add(1, Ordering::SeqCst);
+        if !self.shared.activating.load(Ordering::SeqCst) {
+            self.shared
+                .latency_changed_outside_activate
+                .fetch_add(1, Ordering::SeqCst);
+        }
     }
 }
 
@@ -230,6 +240,8 @@ pub struct ParamDesc {
     pub default: f64,
     /// Stepped (integer/enum/bool) parameter.
     pub stepped: bool,
+    /// The host's bypass parameter (`CLAP_PARAM_IS_BYPASS`).
+    pub bypass: bool,
 }
 
 /// A parameter change at an absolute frame position of a render.
@@ -272,6 +284,9 @@ impl Plugin {
                 stepped: info
                     .flags
                     .contains(clack_extensions::params::ParamInfoFlags::IS_STEPPED),
+                bypass: info
+                    .flags
+                    .contains(clack_extensions::params::ParamInfoFlags::IS_BYPASS),
             });
         }
         Ok(out)
@@ -329,7 +344,7 @@ impl Plugin {
             &InputEvents::from_buffer(&events),
             &mut OutputEvents::from_buffer(&mut out),
         );
-        Ok(())
+        self.main_thread_idle()
     }
 
     /// Saves the plugin's state.
@@ -345,16 +360,44 @@ impl Plugin {
     pub fn load_state(&mut self, data: &[u8]) -> Result<()> {
         let ext = self.ext().state.context("no state extension")?;
         ext.load(&self.instance.plugin_handle(), &mut Cursor::new(data))
-            .map_err(|e| anyhow!("state load: {e}"))
+            .map_err(|e| anyhow!("state load: {e}"))?;
+        self.main_thread_idle()
     }
 
-    /// The latency the plugin reports now (samples).
     /// How often the plugin has called `clap_host_latency.changed` so far.
     pub fn latency_changed_calls(&mut self) -> u32 {
         self.instance
             .access_shared_handler(|s| s.latency_changed.load(Ordering::SeqCst))
     }
 
+    /// Whether the plugin asked for a restart (`clap_host.request_restart`) since the last call;
+    /// clears the request.
+    pub fn take_restart_request(&mut self) -> bool {
+        self.instance
+            .access_shared_handler(|s| s.restart_requested.swap(false, Ordering::SeqCst))
+    }
+
+    /// Runs the main-thread callback if the plugin asked for one, then fails if the plugin has
+    /// ever called `clap_host_latency.changed` outside `activate` (a rule clap-validator checks).
+    pub fn main_thread_idle(&mut self) -> Result<()> {
+        if self
+            .instance
+            .access_shared_handler(|s| s.callback_requested.swap(false, Ordering::SeqCst))
+        {
+            self.instance.call_on_main_thread_callback();
+        }
+        let outside = self
+            .instance
+            .access_shared_handler(|s| s.latency_changed_outside_activate.load(Ordering::SeqCst));
+        ensure!(
+            outside == 0,
+            "the plugin called clap_host_latency.changed {outside} time(s) outside activate \
+             (CLAP allows it only while being activated; an active plugin must request_restart)"
+        );
+        Ok(())
+    }
+
+    /// The latency the plugin reports now (samples).
     pub fn latency(&mut self) -> Result<u32> {
         let ext = self.ext().latency.context("no latency extension")?;
         Ok(ext.get(&self.instance.plugin_handle()))
@@ -489,10 +532,12 @@ impl Plugin {
             min_frames_count: 1,
             max_frames_count: max_block,
         };
-        let processor = self
-            .instance
-            .activate(|_, _| (), config)
-            .map_err(|e| anyhow!("activate at {sample_rate} Hz: {e:?}"))?;
+        self.instance
+            .access_shared_handler(|s| s.activating.store(true, Ordering::SeqCst));
+        let processor = self.instance.activate(|_, _| (), config);
+        self.instance
+            .access_shared_handler(|s| s.activating.store(false, Ordering::SeqCst));
+        let processor = processor.map_err(|e| anyhow!("activate at {sample_rate} Hz: {e:?}"))?;
         let latency = self.latency().unwrap_or(0);
 
         let (processor, result) = std::thread::scope(|scope| {
@@ -559,12 +604,7 @@ impl Plugin {
                 .expect("audio thread panicked")
         });
         self.instance.deactivate(processor);
-        if self
-            .instance
-            .access_shared_handler(|s| s.callback_requested.swap(false, Ordering::SeqCst))
-        {
-            self.instance.call_on_main_thread_callback();
-        }
+        self.main_thread_idle()?;
         result?;
         Ok(latency)
     }
