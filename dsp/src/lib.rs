@@ -24,6 +24,7 @@ pub mod processor;
 pub mod qc;
 pub mod spectrum;
 pub mod stereo;
+pub mod switch;
 pub mod targets;
 pub mod true_peak;
 

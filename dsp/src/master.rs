@@ -29,6 +29,7 @@ use crate::level::sanitize;
 use crate::limiter::{MAX_LOOKAHEAD_MS, TruePeakLimiter};
 use crate::processor::{self, PrepareError, Processor};
 use crate::stereo::Stereo;
+use crate::switch::SwitchFade;
 
 /// Frames processed per internal pass: the dry copy for the A/B lives in buffers of this size,
 /// so any block size works without allocating.
@@ -69,6 +70,13 @@ pub struct MasterChain {
     ab: LevelMatchedAb,
     /// Copy of the input of the current pass, for the A/B.
     dry: [Vec<f32>; 2],
+    /// Click-free on/off of the minimum-phase EQ, the compressor and the stereo stage (the
+    /// linear-phase EQ fades to its delay itself).
+    eq_switch: SwitchFade,
+    comp_switch: SwitchFade,
+    stereo_switch: SwitchFade,
+    /// Input of the stage being switched, for its fade.
+    stage_in: [Vec<f32>; 2],
 }
 
 impl MasterChain {
@@ -103,6 +111,10 @@ impl MasterChain {
             dither: Dither::new(),
             ab: LevelMatchedAb::new(sr, channels, max_latency as usize),
             dry: [vec![0.0; PASS_FRAMES], vec![0.0; PASS_FRAMES]],
+            eq_switch: SwitchFade::new(sr, true),
+            comp_switch: SwitchFade::new(sr, false),
+            stereo_switch: SwitchFade::new(sr, true),
+            stage_in: [vec![0.0; PASS_FRAMES], vec![0.0; PASS_FRAMES]],
         };
         chain.apply(&settings, true);
         chain.reset();
@@ -151,8 +163,24 @@ impl MasterChain {
         self.trim.set_gain_db(s.input.gain_db);
         self.low_cut.set_hz(s.input.low_cut.hz());
         self.eq.set_bands(&s.eq.bands());
-        self.eq.set_bypass(!s.eq.on);
         self.eq.set_phase(s.eq.phase);
+        match s.eq.phase {
+            // The linear-phase EQ fades to a pure delay of its latency by itself.
+            eq::Phase::Linear => {
+                self.eq.set_bypass(!s.eq.on);
+                self.eq_switch.set(true);
+                self.eq_switch.settle();
+            }
+            // Minimum phase: the chain fades (and stops running the EQ once faded out).
+            eq::Phase::Minimum => {
+                self.eq_switch.set(s.eq.on);
+                if s.eq.on {
+                    self.eq.set_bypass(false);
+                }
+            }
+        }
+        self.comp_switch.set(s.compressor.on);
+        self.stereo_switch.set(s.stereo.on);
         let c = &s.compressor;
         self.comp.set_threshold_db(c.threshold_db);
         self.comp.set_ratio(c.ratio);
@@ -166,13 +194,9 @@ impl MasterChain {
         self.comp.set_mix(c.mix_pct / 100.0);
         self.comp.set_makeup_db(c.makeup_db);
         if let Some(stereo) = &mut self.stereo {
-            if s.stereo.on {
-                stereo.set_width(s.stereo.width_pct / 100.0);
-                stereo.set_mono_bass_hz(s.stereo.mono_bass.then_some(s.stereo.mono_below_hz));
-            } else {
-                stereo.set_width(1.0);
-                stereo.set_mono_bass_hz(None);
-            }
+            // The stage keeps its settings while off; `stereo_switch` fades it in and out.
+            stereo.set_width(s.stereo.width_pct / 100.0);
+            stereo.set_mono_bass_hz(s.stereo.mono_bass.then_some(s.stereo.mono_below_hz));
         }
         let l = &s.limiter;
         if force || l.lookahead_ms != old.limiter.lookahead_ms {
@@ -221,6 +245,16 @@ impl MasterChain {
         Processor::reset(&mut self.eq);
         self.comp.reset();
         self.comp_running = false;
+        for switch in [
+            &mut self.eq_switch,
+            &mut self.comp_switch,
+            &mut self.stereo_switch,
+        ] {
+            switch.settle();
+        }
+        if self.settings.eq.phase == eq::Phase::Minimum {
+            self.eq.set_bypass(!self.settings.eq.on);
+        }
         self.limiter.reset();
         self.dither.reset();
         self.ab.reset();
@@ -252,7 +286,14 @@ impl MasterChain {
         let frames = channels.first().map_or(0, |c| c.len());
         let mut start = 0;
         while start < frames {
-            let end = (start + PASS_FRAMES).min(frames);
+            let mut end = (start + PASS_FRAMES).min(frames);
+            // A pass never straddles the end of a stage's fade, so a faded-out stage stops at
+            // the same sample whatever the host's block sizes.
+            for switch in [&self.eq_switch, &self.comp_switch, &self.stereo_switch] {
+                if switch.remaining() > 0 {
+                    end = end.min(start + switch.remaining());
+                }
+            }
             let n = end - start;
             let mut pass: [&mut [f32]; 2] = [&mut [], &mut []];
             for (slot, samples) in pass.iter_mut().zip(channels.iter_mut()) {
@@ -267,19 +308,38 @@ impl MasterChain {
             self.trim.process(pass);
             self.low_cut.process(pass);
             taps.pre_eq(pass);
-            self.eq.process(pass);
+            if self.settings.eq.phase == eq::Phase::Linear {
+                self.eq.process(pass);
+            } else if self.eq_switch.running() {
+                self.eq.set_bypass(false);
+                fade_stage(&mut self.eq_switch, &mut self.stage_in, pass, |p| {
+                    self.eq.process(p)
+                });
+            } else {
+                // Faded out: the EQ stops (it starts from rest when switched on again).
+                self.eq.set_bypass(true);
+            }
             taps.post_eq(pass);
-            if self.settings.compressor.on {
+            if self.comp_switch.running() {
                 if !self.comp_running {
                     self.comp.reset();
                     self.comp_running = true;
                 }
-                self.comp.process(pass);
+                fade_stage(&mut self.comp_switch, &mut self.stage_in, pass, |p| {
+                    self.comp.process(p)
+                });
             } else {
                 self.comp_running = false;
             }
-            if let (Some(stereo), [left, right]) = (&mut self.stereo, &mut *pass) {
-                stereo.process(left, right);
+            if let Some(stereo) = &mut self.stereo
+                && pass.len() == 2
+                && self.stereo_switch.running()
+            {
+                fade_stage(&mut self.stereo_switch, &mut self.stage_in, pass, |p| {
+                    if let [l, r] = p {
+                        stereo.process(l, r);
+                    }
+                });
             }
             self.limiter.process(pass);
             self.output_gain.process(pass);
@@ -291,6 +351,27 @@ impl MasterChain {
             start = end;
         }
     }
+}
+
+/// Runs a zero-latency stage on `pass` through its on/off fade: the stage's input is kept in
+/// `stage_in` while the fade moves, and mixed with its output.
+fn fade_stage(
+    switch: &mut SwitchFade,
+    stage_in: &mut [Vec<f32>; 2],
+    pass: &mut [&mut [f32]],
+    stage: impl FnOnce(&mut [&mut [f32]]),
+) {
+    let n = pass.first().map_or(0, |c| c.len());
+    if switch.settled() && switch.running() {
+        stage(pass);
+        return;
+    }
+    for (keep, c) in stage_in.iter_mut().zip(pass.iter()) {
+        keep[..n].copy_from_slice(c);
+    }
+    stage(pass);
+    let dry: [&[f32]; 2] = [&stage_in[0][..n], &stage_in[1][..n]];
+    switch.mix(&dry[..pass.len()], pass);
 }
 
 impl Processor for MasterChain {

@@ -17,12 +17,23 @@ pub const MAX_WIDTH: f32 = 2.0;
 
 use crate::highpass::HighPass;
 
+/// Glide time of Width and fade time of Mono Bass on/off (ms): changes never click.
+pub const GLIDE_MS: f64 = 20.0;
+
 /// The stereo stage for a stereo pair.
 #[derive(Debug, Clone)]
 pub struct Stereo {
     sample_rate_hz: f64,
+    /// Width now (gliding to `width_target`).
     width: f32,
+    width_target: f32,
+    width_step: f32,
+    width_left: u32,
+    /// Mono bass as set (`None` = off).
     mono_bass_hz: Option<f32>,
+    /// Samples into the mono-bass fade (0 = side unfiltered, `glide_len` = filtered).
+    mono_pos: u32,
+    glide_len: u32,
     /// The two sections of the Linkwitz–Riley high-pass on the side signal.
     side_hp: [HighPass; 2],
 }
@@ -30,22 +41,35 @@ pub struct Stereo {
 impl Stereo {
     /// A stage at 100 % width, mono bass off.
     pub fn new(sample_rate_hz: f64) -> Self {
+        let sr = crate::clamp_sample_rate(sample_rate_hz);
         Self {
-            sample_rate_hz: crate::clamp_sample_rate(sample_rate_hz),
+            sample_rate_hz: sr,
             width: 1.0,
+            width_target: 1.0,
+            width_step: 0.0,
+            width_left: 0,
             mono_bass_hz: None,
+            mono_pos: 0,
+            glide_len: ((GLIDE_MS * 1e-3 * sr).round() as u32).max(1),
             side_hp: [HighPass::default(); 2],
         }
     }
 
-    /// Sets the width (0…2; 1 = unchanged).
+    /// Sets the width (0…2; 1 = unchanged); it glides there over [`GLIDE_MS`].
     pub fn set_width(&mut self, width: f32) {
-        if width.is_finite() {
-            self.width = width.clamp(0.0, MAX_WIDTH);
+        if !width.is_finite() {
+            return;
+        }
+        let width = width.clamp(0.0, MAX_WIDTH);
+        if width != self.width_target {
+            self.width_target = width;
+            self.width_left = self.glide_len;
+            self.width_step = (width - self.width) / self.glide_len as f32;
         }
     }
 
-    /// Mono below `hz` (20…300 Hz), or `None` for off.
+    /// Mono below `hz` (20…300 Hz), or `None` for off. Switching on or off fades over
+    /// [`GLIDE_MS`].
     pub fn set_mono_bass_hz(&mut self, hz: Option<f32>) {
         let hz = hz
             .filter(|h| h.is_finite())
@@ -53,13 +77,14 @@ impl Stereo {
         if hz == self.mono_bass_hz {
             return;
         }
-        if self.mono_bass_hz.is_none() {
-            // Starting from silence in the filter: no stale state.
+        if self.mono_pos == 0 {
+            // The filter is idle: start it from silence, no stale state.
             for s in &mut self.side_hp {
                 s.reset();
             }
         }
         self.mono_bass_hz = hz;
+        // Off: the filter keeps its last design while it fades out.
         if let Some(hz) = hz {
             for s in &mut self.side_hp {
                 s.design(
@@ -71,8 +96,19 @@ impl Stereo {
         }
     }
 
-    /// Clears the filter state. Does not allocate.
+    /// Clears the filter state and lands the glides. Does not allocate.
     pub fn reset(&mut self) {
+        self.clear_filter();
+        self.width = self.width_target;
+        self.width_left = 0;
+        self.mono_pos = if self.mono_bass_hz.is_some() {
+            self.glide_len
+        } else {
+            0
+        };
+    }
+
+    fn clear_filter(&mut self) {
         for s in &mut self.side_hp {
             s.reset();
         }
@@ -80,24 +116,44 @@ impl Stereo {
 
     /// Processes a stereo pair in place (equal lengths). Mono audio needs no stereo stage.
     pub fn process(&mut self, left: &mut [f32], right: &mut [f32]) {
-        if self.width == 1.0 && self.mono_bass_hz.is_none() {
+        let mono_on = self.mono_bass_hz.is_some();
+        if self.width == 1.0 && self.width_left == 0 && !mono_on && self.mono_pos == 0 {
             return;
         }
-        let width = f64::from(self.width);
-        let filtering = self.mono_bass_hz.is_some();
+        let len = self.glide_len;
         for (l, r) in left.iter_mut().zip(right.iter_mut()) {
+            if self.width_left > 0 {
+                self.width_left -= 1;
+                self.width = if self.width_left == 0 {
+                    self.width_target
+                } else {
+                    self.width + self.width_step
+                };
+            }
+            self.mono_pos = if mono_on {
+                (self.mono_pos + 1).min(len)
+            } else {
+                self.mono_pos.saturating_sub(1)
+            };
             let mid = 0.5 * (f64::from(*l) + f64::from(*r));
             let mut side = 0.5 * (f64::from(*l) - f64::from(*r));
-            if filtering {
+            if mono_on || self.mono_pos > 0 {
                 let first = self.side_hp[0].tick(side);
-                side = self.side_hp[1].tick(first);
-                if !side.is_finite() {
+                let mut filtered = self.side_hp[1].tick(first);
+                if !filtered.is_finite() {
                     // Non-finite input must not poison the filter forever.
-                    self.reset();
+                    self.clear_filter();
+                    filtered = 0.0;
                     side = 0.0;
                 }
+                if self.mono_pos == len {
+                    side = filtered;
+                } else {
+                    let g = f64::from(self.mono_pos) / f64::from(len);
+                    side += (filtered - side) * g;
+                }
             }
-            side *= width;
+            side *= f64::from(self.width);
             *l = (mid + side) as f32;
             *r = (mid - side) as f32;
         }
@@ -133,10 +189,12 @@ mod tests {
         let (l0, r0) = (tone(440.0, 4800), tone(660.0, 4800));
         let mut s = Stereo::new(SR);
         s.set_width(0.0);
+        s.reset(); // lands the glide
         let (mut l, mut r) = (l0.clone(), r0.clone());
         s.process(&mut l, &mut r);
         assert!(l.iter().zip(&r).all(|(a, b)| a == b));
         s.set_width(2.0);
+        s.reset();
         let (mut l, mut r) = (l0.clone(), r0.clone());
         s.process(&mut l, &mut r);
         for i in 0..l0.len() {
