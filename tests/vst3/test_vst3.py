@@ -78,6 +78,7 @@ def _():
         "bell_3_on",
         "bell_3_placement",
         "bell_3_q",
+        "bypass",
         "ceiling_dbtp",
         "comp_attack_ms",
         "comp_auto_release",
@@ -208,7 +209,9 @@ def _():
     mid = 0.3 * np.sin(2 * np.pi * 1000 * t)
     x = np.stack([mid + side, mid - side]).astype(np.float32)
     y = master_with(width=0.0)(x, SR)
-    assert np.max(np.abs(y[0] - y[1])) < 1e-6, "width 0 is not mono"
+    # The host hands the new width over in the first block; Width glides there over 20 ms.
+    glide = SR // 40
+    assert np.max(np.abs(y[0, glide:] - y[1, glide:])) < 1e-6, "width 0 is not mono"
     y = master_with(mono_bass=True, mono_below_hz=120.0)(x, SR)
     tail = slice(SR // 2, SR)
     side_out = 0.5 * (y[0, tail] - y[1, tail])
@@ -269,6 +272,19 @@ def _():
     residual = rms_db(d[:, tail]) - rms_db(y[:, tail])
     assert residual < -30.0, f"delta of a pure gain change is {residual:.1} dB"
     return f"bypass {diff:+.3} dB from processed, delta {residual:.1} dB"
+
+
+@check("Lathe Master: host bypass plays the input, delay-compensated, bit for bit")
+def _():
+    x = np.random.default_rng(5).uniform(-0.9, 0.9, (2, SR)).astype(np.float32)
+    y = master_with(bypass=True, drive_db=12.0, lookahead_ms=5.0)(x, SR)
+    # pedalboard compensates the reported latency; after the 20 ms crossfade the output is the
+    # input itself.
+    fade = SR // 40
+    assert np.array_equal(y[:, fade:], x[:, fade:]), f"max diff {np.max(np.abs(y[:, fade:] - x[:, fade:]))}"
+    z = master_with(bypass=False, drive_db=12.0, lookahead_ms=5.0)(x, SR)
+    assert not np.array_equal(z[:, fade:], x[:, fade:]), "processing off without bypass"
+    return "input = output after the fade; processed without it"
 
 
 @check("Lathe Master: mono audio")
@@ -394,7 +410,7 @@ def _():
 def _():
     p = pedalboard.load_plugin(meter_path)
     names = sorted(p.parameters.keys())
-    assert names == ["reset_on_play", "target"], names
+    assert names == ["bypass", "reset_on_play", "target"], names
     p.target = "EBU R 128 (-23 LUFS)"
     p.reset_on_play = True
     assert p.target == "EBU R 128 (-23 LUFS)", p.target
