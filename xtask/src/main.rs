@@ -9,6 +9,7 @@
 //! cargo xtask bundle <package> [--release]            nice-plug's own bundler
 //! ```
 
+mod ardour;
 mod deliver_check;
 mod demo_mix;
 mod music;
@@ -54,6 +55,7 @@ fn run() -> Result<()> {
             bundle_all(!debug, alloc)
         }
         "install" => install().map(|_| ()),
+        "ardour" => ardour::checks(&target_dir().join("bundled")),
         "demo" => demo(),
         "music" => music::fetch().and_then(|_| music::fetch_qc()).map(|_| ()),
         "qc-music" => qc_music::clicks_on_music(),

@@ -483,6 +483,12 @@ pub fn run(args: &[String]) -> Result<()> {
         });
     }
     if release_ok {
+        steps.step(
+            "real DAW: Ardour 7.3 (VST3) saves, reopens and exports at once: latency right at load, audio aligned to the sample",
+            || crate::ardour::checks(&release_dir),
+        );
+    }
+    if release_ok {
         steps.step("session registry across host processes (release)", || {
             session_test(
                 host.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?,
