@@ -157,11 +157,14 @@ const SUB: usize = 64;
 const GLIDE_MS: f64 = 15.0;
 
 /// One minimum-phase signal path: biquads then the correction FIR.
+#[derive(Clone)]
 struct MinPath {
     sections: [Section; MAX_SECTIONS],
     /// Transposed-direct-form-II state of each section.
     state: [[f64; 2]; MAX_SECTIONS],
     count: usize,
+    /// Which sections each band has: (first, how many), in band order.
+    spans: [(usize, usize); BANDS],
     correction: [f64; CORRECTION_TAPS],
     correct: bool,
     /// Input history of the FIR, written twice (at `pos` and `pos + TAPS`) so that
@@ -176,6 +179,7 @@ impl MinPath {
             sections: [Section::IDENTITY; MAX_SECTIONS],
             state: [[0.0; 2]; MAX_SECTIONS],
             count: 0,
+            spans: [(0, 0); BANDS],
             correction: [0.0; CORRECTION_TAPS],
             correct: false,
             history: [0.0; 2 * CORRECTION_TAPS],
@@ -254,7 +258,17 @@ pub struct Eq {
     /// Position within the current glide sub-block.
     sub_pos: usize,
     scratch: [[f64; SUB]; 2],
+    /// When a band switches (placement, slope, a cut on or off), the paths as they were keep
+    /// running for [`SWITCH_XFADE`] samples and the output crossfades from them to the new
+    /// ones, so a switch never steps.
+    min_old: [MinPath; 2],
+    old_scratch: [[f64; SUB]; 2],
+    xfade_left: usize,
 }
+
+/// Crossfade of a band switch (samples; a whole number of glide sub-blocks: 1024, 21 ms at
+/// 48 kHz).
+const SWITCH_XFADE: usize = 16 * SUB;
 
 impl Eq {
     /// Default bands, minimum phase, on. Allocates (FFT plans, linear-phase buffers).
@@ -274,6 +288,9 @@ impl Eq {
             glide: (1.0 - (-(SUB as f64) / (GLIDE_MS * 1e-3 * sample_rate_hz)).exp()) as f32,
             sub_pos: 0,
             scratch: [[0.0; SUB]; 2],
+            min_old: [MinPath::new(), MinPath::new()],
+            old_scratch: [[0.0; SUB]; 2],
+            xfade_left: 0,
         }
     }
 
@@ -339,6 +356,7 @@ impl Eq {
         }
         self.linear.reset();
         self.sub_pos = 0;
+        self.xfade_left = 0;
     }
 
     /// Processes one or two channels in place (any length).
@@ -362,7 +380,9 @@ impl Eq {
                     if step {
                         self.step_glide();
                     }
-                    if !(self.min[0].active() || stereo && self.min[1].active()) {
+                    if self.xfade_left == 0
+                        && !(self.min[0].active() || stereo && self.min[1].active())
+                    {
                         start += n;
                         continue;
                     }
@@ -373,9 +393,31 @@ impl Eq {
             let [mid, side] = &mut self.scratch;
             match self.phase {
                 Phase::Minimum => {
+                    let paths = if stereo { 2 } else { 1 };
+                    if self.xfade_left > 0 {
+                        self.old_scratch = [*mid, *side];
+                        for p in 0..paths {
+                            if self.min_old[p].active() {
+                                self.min_old[p].process(&mut self.old_scratch[p][..n]);
+                            }
+                        }
+                    }
                     self.min[0].process(&mut mid[..n]);
                     if stereo {
                         self.min[1].process(&mut side[..n]);
+                    }
+                    if self.xfade_left > 0 {
+                        let done = SWITCH_XFADE - self.xfade_left;
+                        for (p, new) in [&mut *mid, &mut *side].into_iter().take(paths).enumerate()
+                        {
+                            for (i, (y, old)) in
+                                new[..n].iter_mut().zip(&self.old_scratch[p]).enumerate()
+                            {
+                                let g = ((done + i + 1) as f64 / SWITCH_XFADE as f64).min(1.0);
+                                *y = old + (*y - old) * g;
+                            }
+                        }
+                        self.xfade_left = self.xfade_left.saturating_sub(n);
                     }
                 }
                 Phase::Linear => {
@@ -458,8 +500,13 @@ impl Eq {
     /// Moves `current` one sub-block towards `target` and redesigns if anything moved.
     fn step_glide(&mut self) {
         if self.current != self.target {
+            let mut switched = false;
             for (c, t) in self.current.iter_mut().zip(&self.target) {
-                glide_band(c, t, self.glide);
+                switched |= glide_band(c, t, self.glide);
+            }
+            if switched {
+                self.min_old.clone_from(&self.min);
+                self.xfade_left = SWITCH_XFADE;
             }
             self.min_dirty = true;
         }
@@ -474,17 +521,30 @@ impl Eq {
         for (p, path) in self.min.iter_mut().enumerate() {
             let was_active = path.active();
             let mut count = 0;
-            for band in bands.iter().filter(|b| on_path(b, p)) {
-                count +=
-                    design::band_sections(band, self.sample_rate_hz, &mut path.sections[count..]);
+            let mut spans = [(0, 0); BANDS];
+            for (span, band) in spans.iter_mut().zip(&bands) {
+                let n = if on_path(band, p) {
+                    design::band_sections(band, self.sample_rate_hz, &mut path.sections[count..])
+                } else {
+                    0
+                };
+                *span = (count, n);
+                count += n;
             }
-            // Sections keep their state across redesigns (the glide keeps steps small); a
-            // path that had nothing to do starts from silence.
-            if path.count != count || !was_active {
-                path.state[count.min(path.count)..]
-                    .iter_mut()
-                    .for_each(|z| *z = [0.0; 2]);
+            // Sections keep their state across redesigns (the glide keeps steps small), each
+            // band's its own even when another band appears or goes before it; a band whose
+            // section count changed, and a path that had nothing to do, start from silence.
+            let old_state = path.state;
+            path.state = [[0.0; 2]; MAX_SECTIONS];
+            if was_active {
+                for (&(new_at, n), &(old_at, old_n)) in spans.iter().zip(&path.spans) {
+                    if n == old_n && n > 0 {
+                        path.state[new_at..new_at + n]
+                            .copy_from_slice(&old_state[old_at..old_at + n]);
+                    }
+                }
             }
+            path.spans = spans;
             path.count = count;
             path.correct = count > 0
                 && self.designer.design(
@@ -505,9 +565,10 @@ fn finite_or(v: f32, fallback: f32) -> f32 {
 }
 
 /// One glide step of a band: gain in dB and frequency and Q on a log scale move by `k` of the
-/// remaining distance; switches (kind, slope, placement, cuts on/off) apply at once; a bell or
-/// shelf that is switched off glides to 0 dB first.
-fn glide_band(current: &mut Band, target: &Band, k: f32) {
+/// remaining distance; a bell or shelf that is switched off glides to 0 dB. Switches (kind,
+/// slope, placement, cuts on/off) apply at once and return `true`: the caller crossfades from
+/// the filters as they were to the new ones.
+fn glide_band(current: &mut Band, target: &Band, k: f32) -> bool {
     let cut = matches!(target.kind, BandKind::LowCut | BandKind::HighCut);
     if current.kind != target.kind
         || current.slope != target.slope
@@ -515,7 +576,7 @@ fn glide_band(current: &mut Band, target: &Band, k: f32) {
         || (cut && current.enabled != target.enabled)
     {
         *current = *target;
-        return;
+        return true;
     }
     let effective = |b: &Band| if b.enabled { b.gain_db } else { 0.0 };
     let (from, to) = (effective(current), effective(target));
@@ -543,6 +604,7 @@ fn glide_band(current: &mut Band, target: &Band, k: f32) {
             *current = *target;
         }
     }
+    false
 }
 
 #[cfg(test)]

@@ -363,10 +363,8 @@ fn switches_and_sweeps_do_not_click_on_a_tone() {
     assert!(failures.is_empty(), "clicks: {failures:?}");
 }
 
-/// What the band-level switches do today (printed; the EQ's band topology changes are not yet
-/// crossfaded – see the README).
 #[test]
-fn band_switches_measured() {
+fn eq_band_switches_do_not_click_on_a_tone() {
     let mut base = MasterSettings::default();
     base.eq.bell2.freq_hz = 1000.0;
     base.eq.bell2.gain_db = 6.0;
@@ -380,13 +378,34 @@ fn band_switches_measured() {
     cut.eq.low_cut.freq_hz = 800.0;
     let mut slope = cut;
     slope.eq.low_cut.slope_db_per_octave = 48;
+    let mut cut_side = cut;
+    cut_side.eq.low_cut.placement = Placement::Side;
+    let mut high = base;
+    high.eq.high_cut.on = true;
+    high.eq.high_cut.freq_hz = 1500.0;
+    let mut linear_cut = cut;
+    linear_cut.eq.phase = Phase::Linear;
+    let mut linear_base = base;
+    linear_base.eq.phase = Phase::Linear;
+    let mut failures = Vec::new();
     for (name, a, b) in [
         ("bell on/off", base, on),
         ("bell placement stereo <-> side", base, place),
         ("low cut on/off at 800 Hz", base, cut),
         ("low cut slope 24 <-> 48", cut, slope),
+        ("low cut placement stereo <-> side", cut, cut_side),
+        ("high cut on/off at 1.5 kHz", base, high),
+        (
+            "low cut on/off at 800 Hz, linear phase",
+            linear_base,
+            linear_cut,
+        ),
     ] {
         let (around, steady) = switch_steps(&a, &b);
         println!("{name}: {:.2}x the steady tone's", around / steady);
+        if around > 2.0 * steady {
+            failures.push(format!("{name}: {around} vs steady {steady}"));
+        }
     }
+    assert!(failures.is_empty(), "clicks: {failures:?}");
 }
