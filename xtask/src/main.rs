@@ -69,6 +69,7 @@ fn run() -> Result<()> {
                 ("lathe-dsp", "meter"),
                 ("lathe-dsp", "limiter"),
                 ("lathe-dsp", "chain"),
+                ("lathe-dsp", "automation"),
                 ("lathe-session", "publish"),
             ] {
                 run_cmd(
