@@ -1,6 +1,10 @@
 //! The linear-phase mode: uniform FFT convolution (overlap-save) of each signal path with a
 //! linear-phase kernel designed from the analog band curves. A new kernel takes over at a frame
 //! boundary with a linear crossfade across the frame, so moving a band never clicks.
+//!
+//! The two costly steps never fall into the same block: new kernels are designed when the stream
+//! passes the middle of a frame (from the bands as they are then), the convolution runs at the
+//! frame's end. A change asked for after the middle waits for the next frame's middle.
 
 use std::sync::Arc;
 
@@ -53,8 +57,10 @@ pub struct Linear {
     paths: [Path; 2],
     /// Position within the frame (0..frame) of the next sample.
     pos: usize,
-    /// Whether `next` must be designed and faded in at the next frame boundary.
+    /// Whether `next` must be designed (at the next middle of a frame).
     redesign: bool,
+    /// Whether `next` is designed and fades in at the next frame boundary.
+    ready: bool,
     time: Vec<f64>,
     spectrum: Vec<Complex<f64>>,
     spectrum_copy: Vec<Complex<f64>>,
@@ -88,6 +94,7 @@ impl Linear {
             paths: [path(), path()],
             pos: 0,
             redesign: false,
+            ready: false,
             time: vec![0.0; fft_len],
             spectrum: vec![Complex::new(0.0, 0.0); bins],
             spectrum_copy: vec![Complex::new(0.0, 0.0); bins],
@@ -110,7 +117,8 @@ impl Linear {
         (self.frame + kernel_half(self.frame)) as u32
     }
 
-    /// Asks for new kernels at the next frame boundary.
+    /// Asks for new kernels: designed at the next middle of a frame, faded in across the frame
+    /// after it.
     pub fn request_redesign(&mut self) {
         self.redesign = true;
     }
@@ -151,9 +159,13 @@ impl Linear {
     /// `magnitude(path, hz)` gives the kernels' target magnitude when a redesign is due.
     pub fn process(&mut self, paths: &mut [&mut [f64]], magnitude: impl Fn(usize, f64) -> f64) {
         let len = paths.first().map_or(0, |p| p.len());
+        let half = self.frame / 2;
         let mut i = 0;
         while i < len {
-            let n = (self.frame - self.pos).min(len - i);
+            let mut n = (self.frame - self.pos).min(len - i);
+            if self.pos < half {
+                n = n.min(half - self.pos);
+            }
             for (p, samples) in paths.iter_mut().enumerate() {
                 let path = &mut self.paths[p];
                 for (j, s) in samples[i..i + n].iter_mut().enumerate() {
@@ -163,14 +175,17 @@ impl Linear {
             }
             self.pos += n;
             i += n;
+            if self.pos == half && std::mem::take(&mut self.redesign) {
+                for p in 0..paths.len() {
+                    self.design_into(|hz| magnitude(p, hz), p, true);
+                }
+                self.ready = true;
+            }
             if self.pos == self.frame {
                 self.pos = 0;
-                let redesign = std::mem::take(&mut self.redesign);
+                let fade = std::mem::take(&mut self.ready);
                 for p in 0..paths.len() {
-                    if redesign {
-                        self.design_into(|hz| magnitude(p, hz), p, true);
-                    }
-                    self.run_frame(p, redesign);
+                    self.run_frame(p, fade);
                 }
             }
         }
