@@ -15,9 +15,9 @@ pub struct Region {
 }
 
 enum Backing {
-    /// `mmap`ed file; unmapped on drop.
+    /// `mmap`ed file, locked in RAM when the system allowed it; unmapped on drop.
     #[cfg(unix)]
-    Mapped { bytes: usize },
+    Mapped { bytes: usize, locked: bool },
     /// Private memory (the box keeps it alive).
     Heap(#[allow(dead_code)] Box<[Slot]>),
 }
@@ -72,13 +72,17 @@ impl Region {
         if meta.len() < bytes as u64 {
             file.set_len(bytes as u64)?;
         }
+        #[cfg(target_os = "linux")]
+        let populate = libc::MAP_POPULATE;
+        #[cfg(not(target_os = "linux"))]
+        let populate = 0;
         // SAFETY: a fresh shared mapping of a file at least `bytes` long; checked for failure.
         let ptr = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 bytes,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
+                libc::MAP_SHARED | populate,
                 file.as_raw_fd(),
                 0,
             )
@@ -86,11 +90,15 @@ impl Region {
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
+        // Keep the pages in RAM so the audio thread's stores never wait for a page fault. Best
+        // effort: a tight RLIMIT_MEMLOCK leaves them populated but swappable.
+        // SAFETY: locks exactly the mapping just created.
+        let locked = unsafe { libc::mlock(ptr, bytes) } == 0;
         // The mapping outlives the descriptor.
         drop(file);
         Ok(Self {
             slots: NonNull::new(ptr.cast()).expect("mmap never returns null on success"),
-            backing: Backing::Mapped { bytes },
+            backing: Backing::Mapped { bytes, locked },
         })
     }
 
@@ -107,6 +115,15 @@ impl Region {
         unsafe { std::slice::from_raw_parts(self.slots.as_ptr(), SLOTS) }
     }
 
+    /// Whether the slots are locked in RAM (`mlock`).
+    pub fn is_locked(&self) -> bool {
+        #[cfg(unix)]
+        if let Backing::Mapped { locked, .. } = self.backing {
+            return locked;
+        }
+        false
+    }
+
     /// Whether other processes can see these slots.
     pub fn is_shared(&self) -> bool {
         !matches!(self.backing, Backing::Heap(_))
@@ -116,7 +133,7 @@ impl Region {
 impl Drop for Region {
     fn drop(&mut self) {
         #[cfg(unix)]
-        if let Backing::Mapped { bytes } = self.backing {
+        if let Backing::Mapped { bytes, .. } = self.backing {
             // SAFETY: unmaps exactly the mapping created in `open`; no references outlive self.
             unsafe {
                 libc::munmap(self.slots.as_ptr().cast(), bytes);
@@ -146,6 +163,31 @@ mod tests {
         );
         drop((a, b));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The default registry is POSIX shared memory: a tmpfs (no disk behind the audio thread's
+    /// stores), and the mapping is locked in RAM.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_default_registry_is_locked_shared_memory_on_a_tmpfs() {
+        use std::os::unix::ffi::OsStrExt;
+        let path = crate::system_path();
+        let dir = path.parent().unwrap();
+        assert_eq!(dir, Path::new(crate::SHM_DIR), "{}", path.display());
+        let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).unwrap();
+        // SAFETY: statfs fills the zeroed struct for a valid NUL-terminated path.
+        let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::statfs(c.as_ptr(), &mut fs) }, 0);
+        const TMPFS_MAGIC: i64 = 0x0102_1994;
+        assert_eq!(
+            fs.f_type as i64,
+            TMPFS_MAGIC,
+            "{} is not a tmpfs",
+            dir.display()
+        );
+        let region = Region::open(&path).unwrap();
+        assert!(region.is_shared());
+        assert!(region.is_locked(), "mlock of the registry failed");
     }
 
     #[test]
