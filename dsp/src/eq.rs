@@ -332,6 +332,7 @@ impl Eq {
                 for p in &mut self.min {
                     p.reset();
                 }
+                self.xfade_left = 0;
             }
         }
     }
@@ -501,7 +502,13 @@ impl Eq {
     fn step_glide(&mut self) {
         if self.current != self.target {
             let mut switched = false;
+            let fading = self.xfade_left > 0;
             for (c, t) in self.current.iter_mut().zip(&self.target) {
+                // A second switch waits for the running crossfade to end (restarting it from
+                // half-faded paths would step).
+                if fading && switches(c, t) {
+                    continue;
+                }
                 switched |= glide_band(c, t, self.glide);
             }
             if switched {
@@ -564,19 +571,32 @@ fn finite_or(v: f32, fallback: f32) -> f32 {
     if v.is_finite() { v } else { fallback }
 }
 
+/// Whether going from `current` to `target` is a switch (kind, slope, placement, a cut's
+/// on/off) rather than a glide.
+fn switches(current: &Band, target: &Band) -> bool {
+    let cut = matches!(target.kind, BandKind::LowCut | BandKind::HighCut);
+    current.kind != target.kind
+        || current.slope != target.slope
+        || current.placement != target.placement
+        || (cut && current.enabled != target.enabled)
+}
+
+/// Whether a band changes the sound at all.
+fn audible(b: &Band) -> bool {
+    b.enabled && (matches!(b.kind, BandKind::LowCut | BandKind::HighCut) || b.gain_db != 0.0)
+}
+
 /// One glide step of a band: gain in dB and frequency and Q on a log scale move by `k` of the
 /// remaining distance; a bell or shelf that is switched off glides to 0 dB. Switches (kind,
 /// slope, placement, cuts on/off) apply at once and return `true`: the caller crossfades from
 /// the filters as they were to the new ones.
 fn glide_band(current: &mut Band, target: &Band, k: f32) -> bool {
     let cut = matches!(target.kind, BandKind::LowCut | BandKind::HighCut);
-    if current.kind != target.kind
-        || current.slope != target.slope
-        || current.placement != target.placement
-        || (cut && current.enabled != target.enabled)
-    {
+    if switches(current, target) {
+        // Only a switch one can hear needs the crossfade (a flat band's placement does not).
+        let heard = audible(current) || audible(target);
         *current = *target;
-        return true;
+        return heard;
     }
     let effective = |b: &Band| if b.enabled { b.gain_db } else { 0.0 };
     let (from, to) = (effective(current), effective(target));

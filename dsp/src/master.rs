@@ -63,6 +63,8 @@ pub struct MasterChain {
     comp: GlueCompressor,
     /// Whether the compressor ran in the last pass (it starts from rest when switched on).
     comp_running: bool,
+    /// Whether the stereo stage ran in the last pass (it starts from rest when switched on).
+    stereo_running: bool,
     stereo: Option<Stereo>,
     limiter: TruePeakLimiter,
     output_gain: RampedGain,
@@ -105,6 +107,7 @@ impl MasterChain {
             eq: Eq::new(sr),
             comp: GlueCompressor::new(sr),
             comp_running: false,
+            stereo_running: true,
             stereo: (channels == 2).then(|| Stereo::new(sr)),
             limiter: TruePeakLimiter::new(sr, channels, settings.limiter.lookahead_ms),
             output_gain: RampedGain::new(sr),
@@ -174,13 +177,22 @@ impl MasterChain {
             // Minimum phase: the chain fades (and stops running the EQ once faded out).
             eq::Phase::Minimum => {
                 self.eq_switch.set(s.eq.on);
-                if s.eq.on {
+                if old.eq.phase != s.eq.phase {
+                    // A phase change restarts the EQ (and the host restarts the plugin for
+                    // its latency): nothing to fade from.
+                    self.eq_switch.settle();
+                    self.eq.set_bypass(!s.eq.on);
+                } else if s.eq.on {
                     self.eq.set_bypass(false);
                 }
             }
         }
         self.comp_switch.set(s.compressor.on);
         self.stereo_switch.set(s.stereo.on);
+        if self.stereo.is_none() {
+            // Mono: there is no stereo stage to fade.
+            self.stereo_switch.settle();
+        }
         let c = &s.compressor;
         self.comp.set_threshold_db(c.threshold_db);
         self.comp.set_ratio(c.ratio);
@@ -252,6 +264,7 @@ impl MasterChain {
         ] {
             switch.settle();
         }
+        self.stereo_running = self.stereo_switch.running();
         if self.settings.eq.phase == eq::Phase::Minimum {
             self.eq.set_bypass(!self.settings.eq.on);
         }
@@ -331,10 +344,17 @@ impl MasterChain {
             } else {
                 self.comp_running = false;
             }
+            if !self.stereo_switch.running() {
+                self.stereo_running = false;
+            }
             if let Some(stereo) = &mut self.stereo
                 && pass.len() == 2
                 && self.stereo_switch.running()
             {
+                if !self.stereo_running {
+                    stereo.reset();
+                    self.stereo_running = true;
+                }
                 fade_stage(&mut self.stereo_switch, &mut self.stage_in, pass, |p| {
                     if let [l, r] = p {
                         stereo.process(l, r);

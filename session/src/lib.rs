@@ -207,10 +207,10 @@ pub fn now_ms() -> u64 {
 #[cfg(target_os = "linux")]
 pub const SHM_DIR: &str = "/dev/shm";
 
-/// The registry every process of this user uses: `$LATHE_SESSION_DIR` (for tests), else POSIX
-/// shared memory (`/dev/shm`, a tmpfs: the audio thread can never fault into a disk), else
-/// `$XDG_RUNTIME_DIR`, else the temp folder. The user ID is in the name where the folder is
-/// shared between users.
+/// The registry every process of this user uses: `$LATHE_SESSION_DIR` (for tests), else
+/// `$XDG_RUNTIME_DIR` (the user's private tmpfs under systemd), else POSIX shared memory
+/// (`/dev/shm`, a tmpfs) – never a disk the audio thread could fault into – else the temp
+/// folder. The user ID is in the name where the folder is shared between users.
 pub fn default_path() -> PathBuf {
     if let Some(dir) = std::env::var_os(DIR_ENV).filter(|d| !d.is_empty()) {
         return PathBuf::from(dir).join(FILE_NAME);
@@ -220,6 +220,9 @@ pub fn default_path() -> PathBuf {
 
 /// [`default_path`] without the `LATHE_SESSION_DIR` override.
 pub fn system_path() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join(FILE_NAME);
+    }
     #[cfg(unix)]
     // SAFETY: getuid has no preconditions.
     let user = unsafe { libc::getuid() }.to_string();
@@ -228,9 +231,6 @@ pub fn system_path() -> PathBuf {
     #[cfg(target_os = "linux")]
     if std::path::Path::new(SHM_DIR).is_dir() {
         return PathBuf::from(SHM_DIR).join(format!("{FILE_NAME}-{user}"));
-    }
-    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir).join(FILE_NAME);
     }
     std::env::temp_dir().join(format!("{FILE_NAME}-{user}"))
 }

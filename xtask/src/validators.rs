@@ -119,11 +119,16 @@ fn pluginval(tools: &Path, bundle: &Path, display: &str) -> Result<String> {
             .arg(bundle)
             .env("DISPLAY", display),
     )?;
+    // pluginval's own result lines ("!!! Test n failed: …", "*** FAILED", "FAILED!! …",
+    // "WARNING: …"); libraries it loads may print other warnings under Xvfb.
     let findings: Vec<&str> = text
         .lines()
         .filter(|l| {
-            let l = l.to_ascii_lowercase();
-            l.contains("warning") || l.contains("!!! test") || l.contains("failed")
+            let t = l.trim_start();
+            t.starts_with("!!!")
+                || t.starts_with("*** FAILED")
+                || t.starts_with("FAILED!!")
+                || t.starts_with("WARNING")
         })
         .collect();
     ensure!(
