@@ -26,6 +26,12 @@ use crate::eq::{self, Eq};
 use crate::gain::RampedGain;
 use crate::highpass::LowCut;
 use crate::level::sanitize;
+
+/// Largest input sample the chain takes (+60 dBFS). No programme runs 60 dB over full scale even
+/// in a floating-point mix; samples past it are garbage from upstream (a broken plugin), and
+/// clamping them keeps the level-dependent stages from taking seconds to release from
+/// hundreds of dB of gain reduction.
+const INPUT_CLAMP: f32 = 1000.0;
 use crate::limiter::{MAX_LOOKAHEAD_MS, TruePeakLimiter};
 use crate::processor::{self, PrepareError, Processor};
 use crate::stereo::Stereo;
@@ -315,6 +321,9 @@ impl MasterChain {
             let pass = &mut pass[..used];
             for (c, block) in pass.iter_mut().enumerate() {
                 sanitize(block);
+                for s in block.iter_mut() {
+                    *s = s.clamp(-INPUT_CLAMP, INPUT_CLAMP);
+                }
                 self.dry[c][..n].copy_from_slice(block);
             }
             taps.input(pass);

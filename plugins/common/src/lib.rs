@@ -2,6 +2,8 @@
 //! from `lathe-dsp` through the plugin's shared state. Also the identity and channel layouts all
 //! Lathe plugins share.
 
+pub mod state;
+
 use nice_plug::prelude::{AudioIOLayout, Enum, NonZeroU32};
 
 use egui::{Align2, Color32, FontId, Rect, Sense, Stroke, StrokeKind, Ui, Vec2, pos2, vec2};

@@ -314,6 +314,15 @@ impl Plugin for LatheMaster {
     }
 
     fn filter_state(state: &mut PluginState) {
+        // All or nothing: a state that is not wholly ours (another plugin's, a newer layout's,
+        // out-of-range or mistyped values) loads nothing, and the instance keeps its settings.
+        let scratch = MasterParams::default();
+        if lathe_plugin_common::state::vet_state(state, &scratch, &["state-version"], STATE_VERSION)
+            .is_err()
+        {
+            lathe_plugin_common::state::refuse(state);
+            return;
+        }
         migrate_state(state);
     }
 

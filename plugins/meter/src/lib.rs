@@ -390,6 +390,21 @@ impl Plugin for LatheMeter {
         self.params.clone()
     }
 
+    fn filter_state(state: &mut PluginState) {
+        // All or nothing: a state that is not wholly ours loads nothing (see Lathe Master).
+        let scratch = MeterParams::default();
+        if lathe_plugin_common::state::vet_state(
+            state,
+            &scratch,
+            &["session-label", "session-group"],
+            0,
+        )
+        .is_err()
+        {
+            lathe_plugin_common::state::refuse(state);
+        }
+    }
+
     fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
         editor::create(
             self.params.clone(),

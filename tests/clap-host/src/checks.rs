@@ -17,6 +17,8 @@ pub struct Expect {
     /// Parameters that change the latency, each with values to try (as text); every
     /// combination is checked.
     pub latency_params: Vec<(String, Vec<String>)>,
+    /// How long to fuzz the state loader.
+    pub fuzz: std::time::Duration,
 }
 
 /// Collects named results and prints them as they come.
@@ -27,7 +29,7 @@ pub struct Report {
 }
 
 impl Report {
-    fn run(&mut self, name: &str, f: impl FnOnce() -> Result<String>) {
+    pub(crate) fn run(&mut self, name: &str, f: impl FnOnce() -> Result<String>) {
         match f() {
             Ok(detail) => {
                 self.passed += 1;
@@ -44,14 +46,14 @@ impl Report {
     }
 }
 
-fn noise(rng: &mut SmallRng, channels: usize, frames: usize, amp: f32) -> Vec<Vec<f32>> {
+pub(crate) fn noise(rng: &mut SmallRng, channels: usize, frames: usize, amp: f32) -> Vec<Vec<f32>> {
     (0..channels)
         .map(|_| (0..frames).map(|_| rng.random_range(-amp..amp)).collect())
         .collect()
 }
 
 /// Block sizes a DAW might use, plus the odd ones: 1..=4096 at random, with 0-length blocks.
-fn random_blocks(seed: u64) -> impl FnMut() -> usize + Send {
+pub(crate) fn random_blocks(seed: u64) -> impl FnMut() -> usize + Send {
     let mut rng = SmallRng::seed_from_u64(seed);
     move || match rng.random_range(0..100) {
         0..5 => 0,
@@ -60,7 +62,7 @@ fn random_blocks(seed: u64) -> impl FnMut() -> usize + Send {
     }
 }
 
-fn all_finite(out: &[Vec<f32>]) -> Result<()> {
+pub(crate) fn all_finite(out: &[Vec<f32>]) -> Result<()> {
     for (c, ch) in out.iter().enumerate() {
         if let Some(i) = ch.iter().position(|s| !s.is_finite()) {
             bail!("non-finite output at channel {c} frame {i}: {}", ch[i]);
@@ -69,7 +71,7 @@ fn all_finite(out: &[Vec<f32>]) -> Result<()> {
     Ok(())
 }
 
-fn peak_dbfs(out: &[Vec<f32>]) -> f32 {
+pub(crate) fn peak_dbfs(out: &[Vec<f32>]) -> f32 {
     let p = out.iter().flatten().fold(0.0f32, |m, s| m.max(s.abs()));
     20.0 * p.max(1e-12).log10()
 }
@@ -233,33 +235,13 @@ pub fn run(path: &Path, expect: &Expect) -> Report {
         );
     }
 
-    report.run(
-        "hostile input: NaN, Inf, denormals, full-scale square",
-        || {
-            let mut p = fresh()?;
-            let frames = 48_000;
-            let mut input = vec![vec![0.0f32; frames]; 2];
-            for (i, s) in input[0].iter_mut().enumerate() {
-                *s = match i % 4 {
-                    0 => f32::NAN,
-                    1 => f32::INFINITY,
-                    2 => 1e-40,
-                    _ => -1.0,
-                };
-            }
-            for (i, s) in input[1].iter_mut().enumerate() {
-                *s = if (i / 24) % 2 == 0 { 1.0 } else { -1.0 };
-            }
-            let (out, _) = p.render(48_000.0, 1024, &input, &[], random_blocks(7))?;
-            if expect.passthrough {
-                // A meter passes even garbage through untouched; it must just survive it.
-                ensure!(out[1] == input[1], "square wave changed");
-            } else {
-                all_finite(&out)?;
-            }
-            Ok(String::new())
-        },
+    crate::robust::hostile_audio(
+        &mut report,
+        &fresh,
+        expect.passthrough,
+        expect.max_output_dbfs,
     );
+    crate::robust::host_behaviour(&mut report, &bundle, &id, expect.passthrough);
 
     report.run("mono layout processes", || {
         let mut p = fresh()?;
@@ -513,43 +495,7 @@ pub fn run(path: &Path, expect: &Expect) -> Report {
         Ok(format!("{} bytes", state.len()))
     });
 
-    report.run(
-        "corrupt and foreign state is refused or ignored, never fatal",
-        || {
-            let mut good = fresh()?;
-            let state = good.save_state()?;
-            let mut rng = SmallRng::seed_from_u64(13);
-            let mut garbage: Vec<Vec<u8>> = vec![
-                Vec::new(),
-                state[..state.len() / 2].to_vec(),
-                b"{\"params\": {\"input_gain\": \"loud\"}}".to_vec(),
-                b"{\"version\": 99, \"params\": {\"input_gain\": 1e300, \"nope\": [1,2]}}".to_vec(),
-            ];
-            garbage.push((0..4096).map(|_| rng.random()).collect());
-            let mut refused = 0;
-            for blob in &garbage {
-                let mut p = fresh()?;
-                if p.load_state(blob).is_err() {
-                    refused += 1;
-                }
-                for d in p.params()? {
-                    let v = p.get(d.id)?;
-                    ensure!(
-                        v.is_finite() && (d.min..=d.max).contains(&v),
-                        "{} = {v} after bad state",
-                        d.name
-                    );
-                }
-                let input = noise(&mut rng, 2, 4800, 0.5);
-                let (out, _) = p.render(48_000.0, 512, &input, &[], || 480)?;
-                all_finite(&out)?;
-            }
-            Ok(format!(
-                "{refused} of {} refused, the rest ignored",
-                garbage.len()
-            ))
-        },
-    );
+    crate::robust::state_checks(&mut report, &fresh, expect.fuzz);
 
     report
 }

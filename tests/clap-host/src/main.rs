@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! lathe-clap-host check  <plugin.clap> --id <clap id> [--passthrough] [--max-output-dbfs DB]
+//!                        [--fuzz-seconds S]  (state-loader fuzzing; default 5)
 //!                        [--latency-param "Name=v1,v2,..."]...  (every combination is checked)
 //! lathe-clap-host render <plugin.clap> --id <clap id> <in.wav> <out.wav> [--set "Name=text"]...
 //!                        [--block N|random] [--seed S]   (host block sizes; default 512)
@@ -19,6 +20,7 @@
 
 mod checks;
 mod host;
+mod robust;
 mod session;
 
 use anyhow::{Context, Result, bail};
@@ -54,6 +56,7 @@ fn run() -> Result<i32> {
     let mut save = None;
     let mut check_file = None;
     let mut seed = 1u64;
+    let mut fuzz_seconds = 5.0f64;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--track" => track = args.next().context("--track needs a name")?,
@@ -62,6 +65,12 @@ fn run() -> Result<i32> {
             "--lathe" => lathe = PathBuf::from(args.next().context("--lathe needs a path")?),
             "--id" => id = Some(args.next().context("--id needs a value")?),
             "--passthrough" => passthrough = true,
+            "--fuzz-seconds" => {
+                fuzz_seconds = args
+                    .next()
+                    .context("--fuzz-seconds needs seconds")?
+                    .parse()?
+            }
             "--max-output-dbfs" => {
                 max_output_dbfs = Some(
                     args.next()
@@ -104,6 +113,7 @@ fn run() -> Result<i32> {
                     passthrough,
                     max_output_dbfs,
                     latency_params,
+                    fuzz: std::time::Duration::from_secs_f64(fuzz_seconds),
                 },
             );
             println!("{} passed, {} failed", report.passed, report.failed);
