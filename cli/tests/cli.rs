@@ -304,3 +304,97 @@ fn print_settings_help_and_version() {
         Some(2)
     );
 }
+
+/// Runs `lathe ARGS` with a `mount_opts` tmpfs mounted at `dir` (created), in a private mount
+/// namespace (`unshare`: works unprivileged on Debian 12 and as root). Returns lathe's output and
+/// the files the mount held when it had finished.
+fn lathe_on_tmpfs(
+    mount_opts: &str,
+    dir: &std::path::Path,
+    args: &[&str],
+) -> (std::process::Output, Vec<String>) {
+    const MARK: &str = "== files left ==";
+    std::fs::create_dir_all(dir).unwrap();
+    let script = format!(
+        "mount -t tmpfs -o {mount_opts} lathe-test \"$1\" || exit 99; dir=$1; shift; \
+         \"$@\"; code=$?; echo '{MARK}'; find \"$dir\" -type f; exit $code"
+    );
+    let out = Command::new("unshare")
+        .args([
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "sh",
+            "-c",
+            &script,
+            "sh",
+        ])
+        .arg(dir)
+        .arg(env!("CARGO_BIN_EXE_lathe"))
+        .args(args)
+        .output()
+        .expect("unshare (util-linux) runs");
+    assert_ne!(
+        out.status.code(),
+        Some(99),
+        "mount failed: {}",
+        stderr_of(&out)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let files = stdout
+        .rsplit_once(MARK)
+        .map(|(_, files)| {
+            files
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    (out, files)
+}
+
+#[test]
+fn a_full_disk_or_read_only_target_gives_a_clear_error_and_no_output() {
+    let input = programme_wav("disk-in.wav", 2, 48_000, -20.0);
+    let input = input.to_str().unwrap();
+    let root = std::env::temp_dir().join(format!("lathe-cli-disk-{}", std::process::id()));
+    // 4 s of 24-bit stereo at 48 kHz is 1.1 MB: a 256 KiB disk fills up mid-file.
+    for (opts, dir, expect) in [
+        ("size=256k", root.join("full"), "No space left"),
+        ("ro", root.join("ro"), "Read-only file system"),
+    ] {
+        let target = dir.join("out.wav");
+        let (out, files) = lathe_on_tmpfs(
+            opts,
+            &dir,
+            &["master", input, "-o", target.to_str().unwrap()],
+        );
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(1), "lathe master on {opts}: {err}");
+        assert!(err.contains(expect), "lathe master on {opts}: {err}");
+        assert!(files.is_empty(), "lathe master on {opts} left {files:?}");
+
+        let release = dir.join("release");
+        let (out, files) = lathe_on_tmpfs(
+            opts,
+            &dir,
+            &[
+                "deliver",
+                input,
+                "-o",
+                release.to_str().unwrap(),
+                "--to",
+                "wav-48000-24",
+            ],
+        );
+        let err = stderr_of(&out);
+        assert_ne!(out.status.code(), Some(0), "lathe deliver on {opts}: {err}");
+        assert!(err.contains(expect), "lathe deliver on {opts}: {err}");
+        let audio: Vec<&String> = files.iter().filter(|f| f.ends_with(".wav")).collect();
+        assert!(
+            audio.is_empty(),
+            "lathe deliver on {opts} left {audio:?}: {err}"
+        );
+    }
+}

@@ -353,7 +353,7 @@ pub fn hostile_audio(
                 // of programme-like noise to recover on.
                 // (3 s: the compressor's automatic release slows to 1.2 s after deep compression.)
                 let stretch = |kinds: &[u32], rng: &mut SmallRng| {
-                    let mut input = vec![Vec::with_capacity(seg * kinds.len() + sri * 2); 2];
+                    let mut input: Vec<Vec<f32>> = (0..2).map(|_| Vec::with_capacity(seg * kinds.len() + sri * 3)).collect();
                     for &kind in kinds {
                         for i in 0..seg {
                             for (c, ch) in input.iter_mut().enumerate() {
@@ -366,12 +366,12 @@ pub fn hostile_audio(
                                     3 => 1e-40 * alt,
                                     4 => [f32::MIN_POSITIVE / 3.0, good][(i + c) % 2],
                                     5 => {
-                                        if (i / (sri / 200)) % 2 == 0 { 1.0 } else { -1.0 }
+                                        if (i / (sri / 200)).is_multiple_of(2) { 1.0 } else { -1.0 }
                                     }
                                     6 => 1.0 - 2.0 * c as f32,
                                     7 => alt,
                                     8 => {
-                                        if (i / (sri / 100)) % 2 == 0 { 0.0 } else { alt }
+                                        if (i / (sri / 100)).is_multiple_of(2) { 0.0 } else { alt }
                                     }
                                     _ => rng.random_range(-1.0..1.0f32) * 1e30,
                                 });
