@@ -183,6 +183,8 @@ impl Analyzer {
     /// Feeds planar audio (one slice per channel, equal lengths). Returns the block's highest
     /// sample peak and true peak over all channels (linear), for live meters.
     pub fn process<S: AsRef<[f32]>>(&mut self, channels: &[S]) -> (f32, f32) {
+        // As in the mastering chain: the plugin and `lathe analyze` read the same figures.
+        let _ftz = crate::denormal::FtzGuard::new();
         let frames = channels.first().map_or(0, |c| c.as_ref().len());
         let used = channels.len().min(self.channels());
         let (mut block_peak, mut block_tp) = (0.0f32, 0.0f32);

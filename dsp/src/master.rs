@@ -301,6 +301,9 @@ impl MasterChain {
 
     /// [`Self::process`], showing the taps the signal at each point.
     pub fn process_with_taps<T: Taps>(&mut self, channels: &mut [&mut [f32]], taps: &mut T) {
+        // Denormals flush to zero (inputs included) whoever calls: the plugins and `lathe`
+        // render the same bits, and denormal input costs what silence costs.
+        let _ftz = crate::denormal::FtzGuard::new();
         let used = channels.len().min(self.channels);
         let frames = channels.first().map_or(0, |c| c.len());
         let mut start = 0;

@@ -36,7 +36,7 @@ fn main() {
 }
 
 fn usage() -> &'static str {
-    "usage: cargo xtask <bundle-all [--debug] [--alloc-check] | install | demo | demo-mix OUT | music | qc-music | test [--only TEXT] | bench | bundle <pkg> [--release]>"
+    "usage: cargo xtask <bundle-all [--debug] [--alloc-check] | install | demo | demo-mix OUT | music | qc-music | test [--only TEXT] | soak [--minutes M] | bench | bundle <pkg> [--release]>"
 }
 
 fn run() -> Result<()> {
@@ -64,6 +64,21 @@ fn run() -> Result<()> {
             write_demo_mix(Path::new(out)).map(|_| ())
         }
         "test" => test::run(&rest),
+        "soak" => {
+            // cargo xtask soak [--minutes M]: an hour per plugin unless told otherwise.
+            let minutes = match rest.iter().position(|a| a == "--minutes") {
+                Some(i) => rest
+                    .get(i + 1)
+                    .context("--minutes needs a number")?
+                    .parse()
+                    .context("--minutes needs a number")?,
+                None => 60.0,
+            };
+            bundle_all(true, false)?;
+            let host = build_clap_host()?;
+            let lathe = build_lathe()?;
+            test::soak(&host, &target_dir().join("bundled"), &lathe, minutes)
+        }
         "bench" => {
             for (package, bench) in [
                 ("lathe-dsp", "meter"),

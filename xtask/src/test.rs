@@ -66,6 +66,32 @@ fn move_bundles(dest: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Soaks each plugin in `dir` for `minutes` of programme with random automation in the CLAP
+/// host (`lathe-clap-host soak`): finite output, the ceiling, flat memory, and Lathe Meter's
+/// integrated loudness against `lathe analyze` on the same audio.
+pub fn soak(host: &Path, dir: &Path, lathe: &Path, minutes: f64) -> Result<()> {
+    let work = crate::target_dir().join("soak");
+    std::fs::create_dir_all(&work)?;
+    for (pkg, name, id) in crate::PLUGINS {
+        let wav = work.join(format!("{pkg}.wav"));
+        let mut cmd = Command::new(host);
+        cmd.arg("soak")
+            .arg(dir.join(format!("{name}.clap")))
+            .arg(&wav)
+            .args(["--id", id, "--minutes", &minutes.to_string()])
+            .arg("--lathe")
+            .arg(lathe);
+        if pkg != "lathe-meter" {
+            cmd.args(["--max-output-dbfs", "-0.1"]);
+        }
+        let result = run_cmd(&mut cmd);
+        // The programme file is as long as the soak (an hour is 1.4 GB): do not keep it.
+        let _ = std::fs::remove_file(&wav);
+        result.with_context(|| format!("soak of {name}"))?;
+    }
+    Ok(())
+}
+
 fn clap_checks(host: &Path, dir: &Path) -> Result<()> {
     let mut failed = Vec::new();
     for (pkg, name, id) in PLUGINS {
@@ -489,6 +515,18 @@ pub fn run(args: &[String]) -> Result<()> {
         );
     }
     if release_ok {
+        steps.step(
+            "soak: 2 min of programme with random automation per plugin (CLAP host, release)",
+            || {
+                let lathe = crate::build_lathe()?;
+                soak(
+                    host.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?,
+                    &release_dir,
+                    &lathe,
+                    2.0,
+                )
+            },
+        );
         steps.step("session registry across host processes (release)", || {
             session_test(
                 host.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?,

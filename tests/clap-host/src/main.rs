@@ -9,6 +9,8 @@
 //! lathe-clap-host state <plugin.clap> --id <clap id> (--save FILE | --check FILE) [--set "Name=text"]...
 //!                        save a state with these parameters, or check that a saved one loads
 //!                        into a fresh instance with exactly these parameters and the same audio
+//! lathe-clap-host soak <plugin.clap> --id <clap id> <programme.wav> [--minutes M] [--max-output-dbfs DB]
+//!                        [--lathe <lathe binary>]  (see `soak.rs`)
 //! lathe-clap-host session-test <Lathe Meter.clap> --id <clap id> [--lathe <lathe binary>]
 //! ```
 //! `check` runs the conformance checks and ends with "N passed, M failed" (exit 1 on failure).
@@ -22,6 +24,7 @@ mod checks;
 mod host;
 mod robust;
 mod session;
+mod soak;
 
 use anyhow::{Context, Result, bail};
 use lathe_dsp::analyzer::{Analyzer, AnalyzerConfig};
@@ -57,6 +60,7 @@ fn run() -> Result<i32> {
     let mut check_file = None;
     let mut seed = 1u64;
     let mut fuzz_seconds = 5.0f64;
+    let mut minutes = 2.0f64;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--track" => track = args.next().context("--track needs a name")?,
@@ -65,6 +69,7 @@ fn run() -> Result<i32> {
             "--lathe" => lathe = PathBuf::from(args.next().context("--lathe needs a path")?),
             "--id" => id = Some(args.next().context("--id needs a value")?),
             "--passthrough" => passthrough = true,
+            "--minutes" => minutes = args.next().context("--minutes needs a number")?.parse()?,
             "--fuzz-seconds" => {
                 fuzz_seconds = args
                     .next()
@@ -118,6 +123,20 @@ fn run() -> Result<i32> {
             );
             println!("{} passed, {} failed", report.passed, report.failed);
             Ok(if report.failed == 0 { 0 } else { 1 })
+        }
+        "soak" => {
+            let [path, wav] = positional.as_slice() else {
+                bail!("soak takes <plugin.clap> <programme.wav to write>");
+            };
+            soak::soak(
+                &PathBuf::from(path),
+                &id,
+                minutes,
+                max_output_dbfs,
+                &lathe,
+                &PathBuf::from(wav),
+            )?;
+            Ok(0)
         }
         "render" => {
             let [path, input, output] = positional.as_slice() else {
