@@ -137,6 +137,15 @@ pub fn path_magnitude_sq(bands: &[Band], path: usize, hz: f64) -> f64 {
         .product()
 }
 
+/// The linear-phase kernels' magnitude: the analog curve of the path, or flat when bypassed.
+fn linear_magnitude(bands: &[Band], bypass: bool, path: usize, hz: f64) -> f64 {
+    if bypass {
+        1.0
+    } else {
+        path_magnitude_sq(bands, path, hz).sqrt()
+    }
+}
+
 /// The analog response of path `path` at `hz`, in dB (what the editor draws).
 pub fn path_response_db(bands: &[Band], path: usize, hz: f64) -> f64 {
     10.0 * path_magnitude_sq(bands, path, hz).max(1e-30).log10()
@@ -252,6 +261,10 @@ pub struct Eq {
     min: [MinPath; 2],
     designer: CorrectionDesigner,
     linear: linear::Linear,
+    /// The bands (and bypass) the linear-phase kernels are designed from: `target`, copied
+    /// whenever no design is running, so one design never mixes two settings.
+    linear_bands: [Band; BANDS],
+    linear_bypass: bool,
     /// Minimum-phase coefficients must be rebuilt from `current`.
     min_dirty: bool,
     glide: f32,
@@ -284,6 +297,8 @@ impl Eq {
             min: [MinPath::new(), MinPath::new()],
             designer: CorrectionDesigner::new(),
             linear: linear::Linear::new(sample_rate_hz),
+            linear_bands: bands,
+            linear_bypass: false,
             min_dirty: true,
             glide: (1.0 - (-(SUB as f64) / (GLIDE_MS * 1e-3 * sample_rate_hz)).exp()) as f32,
             sub_pos: 0,
@@ -355,7 +370,11 @@ impl Eq {
         for p in &mut self.min {
             p.reset();
         }
-        self.linear.reset();
+        self.linear_bands = self.target;
+        self.linear_bypass = self.bypass;
+        let (bands, bypass) = (self.linear_bands, self.linear_bypass);
+        self.linear
+            .reset(move |path, hz| linear_magnitude(&bands, bypass, path, hz));
         self.sub_pos = 0;
         self.xfade_left = 0;
     }
@@ -422,15 +441,13 @@ impl Eq {
                     }
                 }
                 Phase::Linear => {
-                    let bands = self.target;
-                    let bypass = self.bypass;
-                    let magnitude = move |path: usize, hz: f64| {
-                        if bypass {
-                            1.0
-                        } else {
-                            path_magnitude_sq(&bands, path, hz).sqrt()
-                        }
-                    };
+                    if !self.linear.designing() {
+                        self.linear_bands = self.target;
+                        self.linear_bypass = self.bypass;
+                    }
+                    let (bands, bypass) = (self.linear_bands, self.linear_bypass);
+                    let magnitude =
+                        move |path: usize, hz: f64| linear_magnitude(&bands, bypass, path, hz);
                     if stereo {
                         self.linear
                             .process(&mut [&mut mid[..n], &mut side[..n]], magnitude);

@@ -391,53 +391,6 @@ impl Default for CorrectionDesigner {
 /// band is not filled in by leakage from the pass band.
 const LINEAR_KAISER_BETA: f64 = 8.0;
 
-/// Writes into `spectrum` the transform (size `time.len()`) of a linear-phase FIR of `taps` (odd)
-/// taps, centred at `(taps − 1) / 2`, whose magnitude is `magnitude(hz)`: the zero-phase
-/// impulse response of the sampled magnitude, windowed by `window` (its centre half, from
-/// [`kaiser_half_window`]) and delayed. `zero_phase`,
-/// `time`, `half_taps` (at least `(taps + 1) / 2` long) and `scratch` are work buffers sized for
-/// the plans. No allocation.
-#[allow(clippy::too_many_arguments)]
-pub fn linear_phase_kernel(
-    magnitude: impl Fn(f64) -> f64,
-    sample_rate_hz: f64,
-    taps: usize,
-    forward: &dyn realfft::RealToComplex<f64>,
-    inverse: &dyn realfft::ComplexToReal<f64>,
-    zero_phase: &mut [Complex<f64>],
-    time: &mut [f64],
-    half_taps: &mut [f64],
-    window: &[f64],
-    scratch: &mut [Complex<f64>],
-    spectrum: &mut [Complex<f64>],
-) {
-    let fft_len = time.len();
-    for (k, z) in zero_phase.iter_mut().enumerate() {
-        *z = Complex::new(magnitude(sample_rate_hz * k as f64 / fft_len as f64), 0.0);
-    }
-    if inverse
-        .process_with_scratch(zero_phase, time, scratch)
-        .is_err()
-    {
-        return;
-    }
-    // `time` holds the zero-phase response (times fft_len), symmetric about 0; keep its
-    // centre half, window it and move its centre to `half`.
-    let half = (taps - 1) / 2;
-    let norm = 1.0 / fft_len as f64;
-    for (m, h) in half_taps[..=half].iter_mut().enumerate() {
-        *h = time[m] * norm * window[m];
-    }
-    for (n, t) in time.iter_mut().enumerate() {
-        *t = if n < taps {
-            half_taps[n.abs_diff(half)]
-        } else {
-            0.0
-        };
-    }
-    let _ = forward.process_with_scratch(time, spectrum, scratch);
-}
-
 /// The centre-to-edge half (`half + 1` values) of the Kaiser window of the linear-phase kernel.
 pub fn kaiser_half_window(half: usize) -> Vec<f64> {
     let i0_beta = crate::true_peak::bessel_i0(LINEAR_KAISER_BETA);

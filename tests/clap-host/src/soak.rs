@@ -155,14 +155,14 @@ pub fn soak(
                 _ => rng.random_range(64..=4096),
             } as u64)
                 .min(total - pos) as usize;
-            for i in 0..n {
+            let (left, right) = input.split_at_mut(1);
+            for (i, (l, r)) in left[0][..n].iter_mut().zip(&mut right[0][..n]).enumerate() {
                 let s = if pos + (i as u64) < frames {
                     programme.next()
                 } else {
                     [0.0; 2]
                 };
-                input[0][i] = s[0];
-                input[1][i] = s[1];
+                (*l, *r) = (s[0], s[1]);
                 for v in s {
                     if let Err(e) = writer.write_sample(v) {
                         write_error.get_or_insert(e);
