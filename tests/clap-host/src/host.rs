@@ -13,9 +13,11 @@ use clack_extensions::params::{
 };
 use clack_extensions::state::{HostState, HostStateImpl, PluginState};
 use clack_extensions::track_info::{HostTrackInfo, HostTrackInfoImpl, TrackInfo, TrackInfoWriter};
-use clack_host::events::event_types::ParamValueEvent;
+use clack_host::events::EventFlags;
+use clack_host::events::event_types::{ParamValueEvent, TransportEvent, TransportFlags};
 use clack_host::prelude::*;
 use clack_host::utils::Color;
+use clack_host::utils::{BeatTime, SecondsTime};
 use std::ffi::{CStr, CString};
 use std::io::Cursor;
 use std::path::Path;
@@ -226,7 +228,11 @@ impl Bundle {
             &host_info,
         )
         .map_err(|e| anyhow!("cannot instantiate: {e:?}"))?;
-        Ok(Plugin { instance })
+        Ok(Plugin {
+            instance,
+            resets: Vec::new(),
+            transport_jumps: None,
+        })
     }
 }
 
@@ -255,6 +261,10 @@ pub struct ParamChange {
 /// One plugin instance.
 pub struct Plugin {
     instance: PluginInstance<TestHost>,
+    /// Frames at which the next streams call the plugin's `reset` (before that block).
+    pub resets: Vec<u64>,
+    /// Give the next streams a playing transport whose song position jumps (seeded).
+    pub transport_jumps: Option<u64>,
 }
 
 impl Plugin {
@@ -539,6 +549,9 @@ impl Plugin {
             .access_shared_handler(|s| s.activating.store(false, Ordering::SeqCst));
         let processor = processor.map_err(|e| anyhow!("activate at {sample_rate} Hz: {e:?}"))?;
         let latency = self.latency().unwrap_or(0);
+        let mut resets = self.resets.clone();
+        resets.sort_unstable();
+        let jumps = self.transport_jumps;
 
         let (processor, result) = std::thread::scope(|scope| {
             scope
@@ -560,6 +573,12 @@ impl Plugin {
                     let mut out_events = EventBuffer::with_capacity(64);
                     let mut pos = 0u64;
                     let mut result = Ok(());
+                    let mut next_reset = 0;
+                    let mut jump_rng = jumps.map(|seed| {
+                        use rand::SeedableRng;
+                        rand::rngs::SmallRng::seed_from_u64(seed)
+                    });
+                    let mut song_seconds = 0.0f64;
                     loop {
                         events.clear();
                         out_events.clear();
@@ -567,6 +586,46 @@ impl Plugin {
                             break;
                         };
                         let n = n.min(max_block as usize);
+                        while next_reset < resets.len() && resets[next_reset] <= pos {
+                            started.reset();
+                            next_reset += 1;
+                        }
+                        let transport = jump_rng.as_mut().map(|rng| {
+                            use rand::Rng;
+                            // Now and then the user clicks somewhere else on the timeline,
+                            // or stops and starts again.
+                            if rng.random_range(0..20) == 0 {
+                                song_seconds = rng.random_range(0.0..600.0);
+                            }
+                            let playing = rng.random_range(0..30) != 0;
+                            let beats = song_seconds * 2.0;
+                            let event = TransportEvent {
+                                header: EventHeader::new_core(0, EventFlags::empty()),
+                                flags: TransportFlags::HAS_TEMPO
+                                    | TransportFlags::HAS_BEATS_TIMELINE
+                                    | TransportFlags::HAS_SECONDS_TIMELINE
+                                    | TransportFlags::HAS_TIME_SIGNATURE
+                                    | if playing {
+                                        TransportFlags::IS_PLAYING
+                                    } else {
+                                        TransportFlags::empty()
+                                    },
+                                song_pos_beats: BeatTime::from_float(beats),
+                                song_pos_seconds: SecondsTime::from_float(song_seconds),
+                                tempo: 120.0,
+                                tempo_inc: 0.0,
+                                loop_start_beats: BeatTime::from_float(0.0),
+                                loop_end_beats: BeatTime::from_float(0.0),
+                                loop_start_seconds: SecondsTime::from_float(0.0),
+                                loop_end_seconds: SecondsTime::from_float(0.0),
+                                bar_start: BeatTime::from_float((beats / 4.0).floor() * 4.0),
+                                bar_number: (beats / 4.0) as i32,
+                                time_signature_numerator: 4,
+                                time_signature_denominator: 4,
+                            };
+                            song_seconds += n as f64 / sample_rate;
+                            event
+                        });
                         for b in &mut out_block {
                             b[..n].fill(0.0);
                         }
@@ -590,7 +649,7 @@ impl Plugin {
                             &InputEvents::from_buffer(&events),
                             &mut OutputEvents::from_buffer(&mut out_events),
                             Some(pos),
-                            None,
+                            transport.as_ref(),
                         ) {
                             result = Err(anyhow!("process failed at frame {pos}: {e:?}"));
                             break;

@@ -523,6 +523,41 @@ pub fn host_behaviour(report: &mut Report, bundle: &Bundle, id: &str, passthroug
         },
     );
 
+    report.run(
+        "reset at any time and transport jumps: after a reset the output is a fresh instance's",
+        || {
+            let mut rng = SmallRng::seed_from_u64(37);
+            let frames = 96_000;
+            let input = noise(&mut rng, 2, frames, 0.4);
+            let mut p = fresh()?;
+            // Host blocks of 480 frames; the resets fall at block starts.
+            p.resets = (0..6)
+                .map(|_| 480 * rng.random_range(1..(frames as u64 - 24_000) / 480))
+                .collect();
+            p.resets.sort_unstable();
+            p.transport_jumps = Some(38);
+            let (out, _) = p.render(48_000.0, 1024, &input, &[], || 480)?;
+            if passthrough {
+                ensure!(out == input, "pass-through broke under resets and transport jumps");
+            } else {
+                all_finite(&out)?;
+            }
+            // From the last reset on (it lands at the start of a block), the audio is what a
+            // fresh instance gives for the rest of the input.
+            let from = *p.resets.last().context("resets")? as usize;
+            let tail: Vec<Vec<f32>> = input.iter().map(|ch| ch[from..].to_vec()).collect();
+            let (fresh_out, _) = fresh()?.render(48_000.0, 1024, &tail, &[], || 512)?;
+            let worst = out
+                .iter()
+                .zip(&fresh_out)
+                .flat_map(|(a, b)| a[from..].iter().zip(b))
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            ensure!(worst == 0.0, "after the reset at frame {from} the output differs from a fresh instance's by up to {worst:e}");
+            Ok(format!("6 resets, transport jumping and stopping; after the last (frame {from}) bit-identical to a fresh instance"))
+        },
+    );
+
     report.run("a parameter event at every sample", || {
         let mut p = fresh()?;
         let params = p.params()?;
