@@ -333,7 +333,6 @@ impl Eq {
             self.reset();
             self.current = self.target;
             self.min_dirty = true;
-            self.linear.request_redesign();
         }
     }
 
@@ -370,11 +369,14 @@ impl Eq {
         for p in &mut self.min {
             p.reset();
         }
-        self.linear_bands = self.target;
-        self.linear_bypass = self.bypass;
-        let (bands, bypass) = (self.linear_bands, self.linear_bypass);
-        self.linear
-            .reset(move |path, hz| linear_magnitude(&bands, bypass, path, hz));
+        if self.phase == Phase::Linear {
+            // (Switching to linear phase resets, so a minimum-phase EQ need not design.)
+            self.linear_bands = self.target;
+            self.linear_bypass = self.bypass;
+            let (bands, bypass) = (self.linear_bands, self.linear_bypass);
+            self.linear
+                .reset(move |path, hz| linear_magnitude(&bands, bypass, path, hz));
+        }
         self.sub_pos = 0;
         self.xfade_left = 0;
     }

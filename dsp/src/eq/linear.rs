@@ -132,6 +132,8 @@ pub struct Linear {
     pos: usize,
     /// Ring index of the newest input spectrum.
     head: usize,
+    /// Paths processed by the last call.
+    used: usize,
     /// A new kernel is wanted (designed as soon as the previous one has taken over).
     redesign: bool,
     stage: Stage,
@@ -190,6 +192,7 @@ impl Linear {
             paths: [path(), path()],
             pos: 0,
             head: 0,
+            used: 2,
             redesign: false,
             stage: Stage::Idle,
             design_done: false,
@@ -240,21 +243,29 @@ impl Linear {
     pub fn reset(&mut self, magnitude: impl Fn(usize, f64) -> f64) {
         if self.redesign || self.designing() {
             self.design_now(&magnitude);
-        } else if self.stage != Stage::Idle {
+        } else if self.stage != Stage::Idle || self.design_done {
+            // A design that finished just before the reset takes over too.
+            self.design_done = false;
             self.take_over();
         }
-        for path in &mut self.paths {
-            path.input.fill(0.0);
-            path.output.fill(0.0);
-            for h in &mut path.history {
-                h.fill(Complex::new(0.0, 0.0));
-            }
-            for acc in &mut path.acc {
-                acc.fill(Complex::new(0.0, 0.0));
-            }
+        for p in 0..2 {
+            self.clear_path(p);
         }
         self.pos = 0;
         self.head = 0;
+    }
+
+    /// Clears one path's signal state (no allocation).
+    fn clear_path(&mut self, p: usize) {
+        let path = &mut self.paths[p];
+        path.input.fill(0.0);
+        path.output.fill(0.0);
+        for h in &mut path.history {
+            h.fill(Complex::new(0.0, 0.0));
+        }
+        for acc in &mut path.acc {
+            acc.fill(Complex::new(0.0, 0.0));
+        }
     }
 
     /// Designs both paths' kernels in one go and makes them current.
@@ -358,6 +369,12 @@ impl Linear {
     pub fn process(&mut self, paths: &mut [&mut [f64]], magnitude: impl Fn(usize, f64) -> f64) {
         let len = paths.first().map_or(0, |p| p.len());
         let used = paths.len().min(2);
+        // A path that was not running (mono before) starts from silence, not from the stale
+        // state it was left with.
+        for p in self.used..used {
+            self.clear_path(p);
+        }
+        self.used = used;
         let mut i = 0;
         while i < len {
             let next_event = (self.pos / self.substep + 1) * self.substep;

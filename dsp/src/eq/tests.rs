@@ -402,3 +402,36 @@ fn parameter_changes_glide_without_jumps() {
         0.25 * 10f32.powf(18.0 / 20.0) * 2.0 * std::f32::consts::PI * 1000.0 / 48_000.0;
     assert!(max_step <= final_step * 1.05, "{max_step} vs {final_step}");
 }
+
+/// Linear phase, stereo → mono (mid-partition) → stereo again with a pure mid signal: the side
+/// path starts from silence, not from what it held when it stopped.
+#[test]
+fn linear_phase_side_path_restarts_clean_after_mono() {
+    let mut bands = default_bands();
+    bands[3].gain_db = 6.0;
+    bands[3].placement = Placement::Side;
+    let mut eq = Eq::new(48_000.0);
+    eq.set_phase(Phase::Linear);
+    eq.set_bands(&bands);
+    eq.reset();
+    let mut seed = 0x2545_f491u32;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        seed as f32 / u32::MAX as f32 - 0.5
+    };
+    let (mut l, mut r): (Vec<f32>, Vec<f32>) = (0..20_000).map(|_| (rnd(), rnd())).unzip();
+    eq.process(&mut [&mut l[..], &mut r[..]]);
+    let mut mono: Vec<f32> = (0..3_000).map(|_| rnd()).collect();
+    eq.process(&mut [&mut mono[..]]);
+    let mut l: Vec<f32> = (0..20_000).map(|_| rnd()).collect();
+    let mut r = l.clone();
+    eq.process(&mut [&mut l[..], &mut r[..]]);
+    let worst = l
+        .iter()
+        .zip(&r)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst < 1e-6, "side carried {worst} after mono");
+}

@@ -316,10 +316,15 @@ impl Plugin for LatheMaster {
     fn filter_state(state: &mut PluginState) {
         // All or nothing: a state that is not wholly ours (another plugin's, a newer layout's,
         // out-of-range or mistyped values) loads nothing, and the instance keeps its settings.
+        use lathe_plugin_common::state::{Field, Layout};
         let scratch = MasterParams::default();
-        if lathe_plugin_common::state::vet_state(state, &scratch, &["state-version"], STATE_VERSION)
-            .is_err()
-        {
+        let layout = Layout {
+            fields: &[("state-version", Field::Number)],
+            // The host bypass came after state layout 1 was first saved.
+            optional: &["bypass"],
+            max_version: STATE_VERSION,
+        };
+        if lathe_plugin_common::state::vet_state(state, &scratch, &layout).is_err() {
             lathe_plugin_common::state::refuse(state);
             return;
         }

@@ -392,15 +392,18 @@ impl Plugin for LatheMeter {
 
     fn filter_state(state: &mut PluginState) {
         // All or nothing: a state that is not wholly ours loads nothing (see Lathe Master).
+        use lathe_plugin_common::state::{Field, Layout};
         let scratch = MeterParams::default();
-        if lathe_plugin_common::state::vet_state(
-            state,
-            &scratch,
-            &["session-label", "session-group"],
-            0,
-        )
-        .is_err()
-        {
+        let layout = Layout {
+            fields: &[
+                ("session-label", Field::Text),
+                ("session-group", Field::Text),
+            ],
+            // The host bypass came after the first saved states.
+            optional: &["bypass"],
+            max_version: 0,
+        };
+        if lathe_plugin_common::state::vet_state(state, &scratch, &layout).is_err() {
             lathe_plugin_common::state::refuse(state);
         }
     }

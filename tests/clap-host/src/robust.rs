@@ -108,7 +108,7 @@ pub fn state_checks(report: &mut Report, fresh: &dyn Fn() -> Result<Plugin>, fuz
         "state: foreign, newer, mistyped and out-of-range states load nothing (all or nothing)",
         || {
             let mut p = fresh()?;
-            customise(&mut p, 23)?;
+            let params = customise(&mut p, 23)?;
             let good = p.save_state()?;
             let own: Value = serde_json::from_slice(&good[8..])?;
             // The parameters' string IDs as the state names them.
@@ -162,6 +162,30 @@ pub fn state_checks(report: &mut Report, fresh: &dyn Fn() -> Result<Plugin>, fuz
                     }),
                 ),
             ];
+            if let Some(k) = ids.iter().find(|k| k.as_str() != "bypass") {
+                cases.push((
+                    format!("ours without {k}"),
+                    with(&|v| {
+                        v["params"].as_object_mut().map(|m| m.remove(k.as_str()));
+                    }),
+                ));
+            }
+            if let Some(field) = own["fields"]
+                .as_object()
+                .and_then(|f| f.keys().next().cloned())
+            {
+                let current = own["fields"][field.as_str()].as_str().unwrap_or("");
+                // A number where text belongs, or text where a number does.
+                let wrong = if current.starts_with('"') {
+                    "5"
+                } else {
+                    "\"five\""
+                };
+                cases.push((
+                    format!("field {field} of the wrong type"),
+                    with(&|v| v["fields"][field.as_str()] = json!(wrong)),
+                ));
+            }
             if let Some(k) = &float_id {
                 for (what, bad) in [
                     ("a float far out of range", json!({"f32": 1e30})),
@@ -197,6 +221,19 @@ pub fn state_checks(report: &mut Report, fresh: &dyn Fn() -> Result<Plugin>, fuz
             ensure!(
                 p.save_state()? == defaults,
                 "a valid state of ours did not load whole"
+            );
+            // A state from before the host bypass existed loads it at its default (off).
+            let bypass = params
+                .iter()
+                .find(|d| d.bypass)
+                .context("no bypass parameter")?;
+            p.set_params(&[(bypass.id, 1.0)])?;
+            p.load_state(&with(&|v| {
+                v["params"].as_object_mut().map(|m| m.remove("bypass"));
+            }))?;
+            ensure!(
+                p.get(bypass.id)? == 0.0,
+                "a state without the bypass left it on"
             );
             Ok(format!(
                 "{} states, {} refused by the load, the rest loaded nothing; a valid one loads",
