@@ -31,15 +31,19 @@ impl Steps {
             return true;
         }
         println!("\n==== {name}");
-        match f() {
+        let start = std::time::Instant::now();
+        let result = f();
+        // The step's wall time, so the whole run can be kept within CI's budget.
+        let took = format!("{name} ({:.0} s)", start.elapsed().as_secs_f64());
+        match result {
             Ok(()) => {
-                println!("==== ok: {name}");
-                self.passed.push(name.to_owned());
+                println!("==== ok: {took}");
+                self.passed.push(took);
                 true
             }
             Err(e) => {
-                println!("==== FAILED: {name}: {e:#}");
-                self.failed.push(name.to_owned());
+                println!("==== FAILED: {took}: {e:#}");
+                self.failed.push(took);
                 false
             }
         }
