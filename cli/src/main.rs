@@ -7,6 +7,7 @@
 //! lathe master --print-settings [--preset NAME] ...
 //! lathe deliver MASTER -o DIR --to LIST [--title T --artist A --isrc CC-XXX-YY-NNNNN ...]
 //! lathe session [--json] [--watch] [--group NAME] [--interval-ms MS] [--reset]
+//! lathe compare MIX REF... [--json] [--plot FILE.png]
 //! ```
 //! `analyze` reads WAV, AIFF, FLAC and MP3; prints loudness, peaks, dynamics, stereo and QC
 //! findings as Lathe Meter measures them. Exit status: 0 all good, 1 a file could not be read,
@@ -16,6 +17,7 @@
 //!
 //! `session` prints every running Lathe Meter instance (all DAWs, all processes of this user).
 
+mod compare;
 mod decode;
 mod deliver;
 mod master;
@@ -232,6 +234,9 @@ enum Commands {
     Deliver(deliver::DeliverArgs),
     /// Show every running Lathe Meter instance.
     Session(SessionCli),
+    /// Compare a mix with reference records at matched loudness: loudness, dynamics, width
+    /// and the 1/3-octave mid/side tone difference.
+    Compare(compare::CompareArgs),
 }
 
 #[derive(clap::Args)]
@@ -390,6 +395,7 @@ fn main() {
         Commands::Analyze(args) => run_analyze(&args),
         Commands::Master(args) => master::run(&args),
         Commands::Deliver(args) => deliver::run(&args),
+        Commands::Compare(args) => compare::run(&args),
         Commands::Session(s) => session::run(&session::SessionArgs {
             json: s.json,
             watch: s.watch,

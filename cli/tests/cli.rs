@@ -398,3 +398,197 @@ fn a_full_disk_or_read_only_target_gives_a_clear_error_and_no_output() {
         );
     }
 }
+
+/// 20 s of stereo programme-like noise at 48 kHz (float WAV): pink-ish, the channels partly
+/// correlated, so mid and side both fill every band.
+fn stereo_noise_wav(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lathe-cli-it-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 48_000,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut w = hound::WavWriter::create(&path, spec).unwrap();
+    let mut seed = 0x9e37_79b9u32;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        f64::from(seed) / f64::from(u32::MAX) - 0.5
+    };
+    let mut pink = [[0.0f64; 3]; 2];
+    for _ in 0..48_000 * 20 {
+        let shared = rnd();
+        for p in &mut pink {
+            let white = 0.6 * shared + 0.4 * rnd();
+            p[0] = 0.997 * p[0] + 0.03 * white;
+            p[1] = 0.96 * p[1] + 0.2 * white;
+            p[2] = 0.6 * p[2] + 0.5 * white;
+            w.write_sample((0.25 * (p[0] + p[1] + p[2] + 0.2 * white)) as f32)
+                .unwrap();
+        }
+    }
+    w.finalize().unwrap();
+    path
+}
+
+fn ffmpeg_filter(input: &std::path::Path, filter: &str, output: &std::path::Path) {
+    let status = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y", "-i"])
+        .arg(input)
+        .args(["-af", filter, "-c:a", "pcm_f32le"])
+        .arg(output)
+        .status()
+        .expect("ffmpeg runs (CI installs it)");
+    assert!(status.success(), "ffmpeg {filter}");
+}
+
+/// ffmpeg's own integrated loudness of a file (its ebur128 filter): an oracle sharing no code.
+fn ffmpeg_integrated(path: &std::path::Path) -> f64 {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-hide_banner", "-i"])
+        .arg(path)
+        .args(["-af", "ebur128", "-f", "null", "-"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    let summary = text.rsplit("Summary:").next().unwrap();
+    summary
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("I:"))
+        .and_then(|v| v.trim().trim_end_matches("LUFS").trim().parse().ok())
+        .expect("ffmpeg printed I:")
+}
+
+fn compare_json(mix: &std::path::Path, reference: &std::path::Path) -> serde_json::Value {
+    let out = lathe()
+        .args(["compare", "--json"])
+        .arg(mix)
+        .arg(reference)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `lathe compare` against changes made by a tool that shares no code with Lathe (ffmpeg): a
+/// +6 dB high shelf on both channels, and the side alone lowered by 6.02 dB (ffmpeg's pan
+/// matrix). The difference curves must show them within 0.5 dB in every band 40 Hz–16 kHz, and
+/// the loudness the offset is built on must agree with ffmpeg's ebur128 within 0.1 LU.
+#[test]
+fn compare_sees_known_tone_and_width_changes() {
+    let reference = stereo_noise_wav("cmp-ref.wav");
+    let shelf = reference.with_file_name("cmp-shelf.wav");
+    ffmpeg_filter(&reference, "highshelf=f=1000:g=6:t=q:w=0.5", &shelf);
+    let narrow = reference.with_file_name("cmp-narrow.wav");
+    ffmpeg_filter(
+        &reference,
+        "pan=stereo|c0=0.75*c0+0.25*c1|c1=0.25*c0+0.75*c1",
+        &narrow,
+    );
+
+    let v = compare_json(&shelf, &reference);
+    let bands: Vec<f64> = v["bands_hz"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_f64().unwrap())
+        .collect();
+    assert_eq!(bands.len(), 30);
+    assert_eq!((bands[0], bands[29]), (25.0, 20_000.0));
+    for key in [
+        "integrated_lufs",
+        "loudness_range_lu",
+        "plr_db",
+        "crest_db",
+        "correlation",
+        "width_per_band",
+    ] {
+        assert!(!v["mix"][key].is_null(), "mix.{key} missing");
+        assert!(
+            !v["references"][0][key].is_null(),
+            "references[0].{key} missing"
+        );
+    }
+    let (i_mix, i_ref) = (
+        v["mix"]["integrated_lufs"].as_f64().unwrap(),
+        v["references"][0]["integrated_lufs"].as_f64().unwrap(),
+    );
+    for (lathe_i, file) in [(i_mix, &shelf), (i_ref, &reference)] {
+        let ff = ffmpeg_integrated(file);
+        assert!(
+            (lathe_i - ff).abs() <= 0.1,
+            "{}: lathe {lathe_i}, ffmpeg {ff}",
+            file.display()
+        );
+    }
+    let offset = v["level_offset_db"].as_f64().unwrap();
+    assert!((offset - (i_mix - i_ref)).abs() < 0.01, "offset {offset}");
+    // ffmpeg's shelf (RBJ, slope 0.5): gain at each centre from its own transfer function is
+    // not needed – the shelf is flat (±0.3 dB of 0 and of +6) an octave and more either side of
+    // 1 kHz, which is what is checked; the difference is reference − mix = −gain + offset.
+    let diff = |v: &serde_json::Value, key: &str, i: usize| v[key][i].as_f64().unwrap();
+    for (i, &f) in bands.iter().enumerate() {
+        if !(40.0..=16_000.0).contains(&f) {
+            continue;
+        }
+        let expected = if f <= 200.0 {
+            offset
+        } else if f >= 5_000.0 {
+            offset - 6.0
+        } else {
+            continue;
+        };
+        for key in ["mid_diff_db", "side_diff_db"] {
+            let d = diff(&v, key, i);
+            assert!(
+                (d - expected).abs() <= 0.5,
+                "shelf, {key} at {f} Hz: {d:.2}, expected {expected:.2}"
+            );
+        }
+    }
+
+    let v = compare_json(&narrow, &reference);
+    let offset = v["level_offset_db"].as_f64().unwrap();
+    for (i, &f) in bands.iter().enumerate() {
+        if !(40.0..=16_000.0).contains(&f) {
+            continue;
+        }
+        let (m, s) = (diff(&v, "mid_diff_db", i), diff(&v, "side_diff_db", i));
+        assert!(
+            (m - offset).abs() <= 0.5,
+            "narrow, mid at {f} Hz: {m:.2} (offset {offset:.2})"
+        );
+        assert!(
+            (s - offset - 6.02).abs() <= 0.5,
+            "narrow, side at {f} Hz: {s:.2}, expected {:.2}",
+            offset + 6.02
+        );
+    }
+    let w = |k: &str| v["mix"]["width_per_band"][k].as_f64().unwrap();
+    let wr = |k: &str| v["references"][0]["width_per_band"][k].as_f64().unwrap();
+    for k in ["low", "low_mid", "mid", "high"] {
+        // Side energy a quarter of the reference's.
+        assert!(
+            (w(k) / wr(k) - 0.25).abs() < 0.02,
+            "width {k}: {} vs {}",
+            w(k),
+            wr(k)
+        );
+    }
+
+    // Silence cannot be level-matched: a clear error.
+    let silent = reference.with_file_name("cmp-silent.wav");
+    ffmpeg_filter(&reference, "volume=0", &silent);
+    let out = lathe()
+        .arg("compare")
+        .arg(&shelf)
+        .arg(&silent)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr_of(&out).contains("silent"), "{}", stderr_of(&out));
+}

@@ -399,6 +399,82 @@ pub fn targets_on_music(lathe: &Path) -> Result<()> {
 }
 
 /// Writes `path`: `source` (a WAV) looped to `seconds`, 24-bit.
+/// `lathe compare` on the released tracks: each against a copy of itself 7 dB down (ffmpeg's
+/// `volume`): the level offset must be +7.00 ± 0.05 dB and every mid/side band within ±0.1 dB
+/// of 0; then the first track against all three as references: each level offset must equal
+/// ffmpeg's integrated-loudness difference within 0.1 LU.
+pub fn compare_on_music(lathe: &Path) -> Result<()> {
+    let tracks = crate::music::fetch()?;
+    let dir = target_dir().join("test-compare");
+    std::fs::create_dir_all(&dir)?;
+    let compare = |mix: &Path, refs: &[PathBuf]| -> Result<serde_json::Value> {
+        let out = Command::new(lathe)
+            .args(["compare", "--json"])
+            .arg(mix)
+            .args(refs)
+            .output()?;
+        if !out.status.success() {
+            bail!("lathe compare: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(serde_json::from_slice(&out.stdout)?)
+    };
+    let mut failures = Vec::new();
+    for track in &tracks {
+        let name = track
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("track");
+        let quiet = dir.join(format!("{name}-minus7.wav"));
+        run_cmd(
+            Command::new("ffmpeg")
+                .args(["-nostdin", "-v", "error", "-y", "-i"])
+                .arg(track)
+                .args(["-af", "volume=-7dB", "-c:a", "pcm_f32le"])
+                .arg(&quiet),
+        )?;
+        let v = compare(track, std::slice::from_ref(&quiet))?;
+        let offset = v["level_offset_db"].as_f64().context("level_offset_db")?;
+        let worst = ["mid_diff_db", "side_diff_db"]
+            .iter()
+            .flat_map(|k| v[*k].as_array().cloned().unwrap_or_default())
+            .filter_map(|d| d.as_f64())
+            .fold(0.0f64, |m, d| m.max(d.abs()));
+        let ok = (offset - 7.0).abs() <= 0.05 && worst <= 0.1;
+        println!(
+            "  {name} vs itself −7 dB: offset {offset:+.3} dB, largest band difference {worst:.3} dB: {}",
+            if ok { "ok" } else { "FAILED" }
+        );
+        if !ok {
+            failures.push(format!("{name} vs itself"));
+        }
+    }
+    let v = compare(&tracks[0], &tracks)?;
+    let (mix_ff, _) = ffmpeg_loudness(&tracks[0])?;
+    let refs = v["references"].as_array().context("references")?;
+    for (r, track) in refs.iter().zip(&tracks) {
+        let offset = r["level_offset_db"].as_f64().context("level_offset_db")?;
+        let (ref_ff, _) = ffmpeg_loudness(track)?;
+        let ok = (offset - (mix_ff - ref_ff)).abs() <= 0.1;
+        println!(
+            "  {} as a reference: offset {offset:+.2} dB, ffmpeg {:+.2} dB: {}",
+            track.display(),
+            mix_ff - ref_ff,
+            if ok { "ok" } else { "FAILED" }
+        );
+        if !ok {
+            failures.push(format!("{} offset", track.display()));
+        }
+    }
+    let bands = v["bands_hz"].as_array().map_or(0, Vec::len);
+    if bands != 30 {
+        failures.push(format!("{bands} bands, expected 30"));
+    }
+    if !failures.is_empty() {
+        bail!("{}", failures.join("; "));
+    }
+    Ok(())
+}
+
 fn write_looped(source: &Path, path: &Path, seconds: u32) -> Result<()> {
     let mut r = hound::WavReader::open(source)?;
     let spec = r.spec();

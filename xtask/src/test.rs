@@ -413,6 +413,10 @@ pub fn run(args: &[String]) -> Result<()> {
         offline::targets_by_ffmpeg(lathe.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?)
     });
     steps.step(
+        "lathe compare on released music (3 genres), offsets read back by ffmpeg",
+        || offline::compare_on_music(lathe.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?),
+    );
+    steps.step(
         "lathe master --target on released music, read back by ffmpeg",
         || offline::targets_on_music(lathe.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?),
     );

@@ -17,7 +17,7 @@ mod encode;
 mod meta;
 mod outputs;
 mod render;
-mod report;
+pub(crate) mod report;
 
 use crate::decode::AudioFile;
 use anyhow::{Context, Result, bail};

@@ -390,7 +390,7 @@ pub fn spectrum(signal: &Signal) -> Vec<(f64, f64)> {
     out
 }
 
-fn font() -> &'static str {
+pub(crate) fn font() -> &'static str {
     static REGISTERED: std::sync::Once = std::sync::Once::new();
     REGISTERED.call_once(|| {
         plotters::style::register_font(
@@ -403,12 +403,12 @@ fn font() -> &'static str {
     "lathe-sans"
 }
 
-fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+pub(crate) fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow::anyhow!("{e:?}")
 }
 
 /// Draws a chart's legend and writes the image.
-fn finish<'a, CT: CoordTranslate>(
+pub(crate) fn finish<'a, CT: CoordTranslate>(
     mut chart: ChartContext<'a, BitMapBackend<'a>, CT>,
     root: &DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>,
 ) -> Result<()> {

@@ -1,0 +1,394 @@
+//! `lathe compare MIX REF... [--json] [--plot FILE.png]`: a mix beside reference records, at
+//! matched loudness. Per file: integrated loudness, loudness range, PLR, crest factor,
+//! correlation, stereo width per band (side/mid energy), and long-term 1/3-octave spectra of mid
+//! and side. The references are each moved to the mix's integrated loudness (several references:
+//! their level-matched spectra are averaged), and the difference reference − mix is given per
+//! 1/3-octave band for mid and side: what the mix would need to sound like the references.
+
+use crate::decode::AudioFile;
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+/// 1/3-octave centres (IEC 61260, base 10: 1000 · 10^(n/10)) from 25 Hz to 20 kHz; the
+/// bands' edges are the exact centres · 10^(±1/20).
+pub fn band_centres() -> Vec<f64> {
+    (-16..=13)
+        .map(|n| 1000.0 * 10f64.powf(f64::from(n) / 10.0))
+        .collect()
+}
+
+/// The same centres by their nominal names (25, 31.5, 40 … 20000), as reported.
+pub const NOMINAL_HZ: [f64; 30] = [
+    25.0, 31.5, 40.0, 50.0, 63.0, 80.0, 100.0, 125.0, 160.0, 200.0, 250.0, 315.0, 400.0, 500.0,
+    630.0, 800.0, 1000.0, 1250.0, 1600.0, 2000.0, 2500.0, 3150.0, 4000.0, 5000.0, 6300.0, 8000.0,
+    10_000.0, 12_500.0, 16_000.0, 20_000.0,
+];
+
+/// Ranges of the width-per-band figures (Hz).
+const WIDTH_BANDS: [(&str, f64, f64); 4] = [
+    ("low", 20.0, 150.0),
+    ("low_mid", 150.0, 500.0),
+    ("mid", 500.0, 4000.0),
+    ("high", 4000.0, 20_000.0),
+];
+
+/// Below this a band holds no signal (dB re full scale).
+const FLOOR_DB: f64 = -150.0;
+
+#[derive(clap::Args)]
+pub struct CompareArgs {
+    /// The mix (or master) to compare.
+    pub mix: PathBuf,
+    /// One or more reference records (WAV, AIFF, FLAC, MP3).
+    #[arg(required = true)]
+    pub references: Vec<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Also draw the mid and side differences into this PNG.
+    #[arg(long, value_name = "FILE.png")]
+    pub plot: Option<PathBuf>,
+}
+
+/// The measures of one file.
+pub struct Measures {
+    pub file: String,
+    pub integrated_lufs: f64,
+    pub loudness_range_lu: f64,
+    pub plr_db: f64,
+    pub crest_db: f64,
+    pub correlation: f64,
+    /// Long-term power per 1/3-octave band (linear, re a full-scale sine), mid and side.
+    pub mid: Vec<f64>,
+    pub side: Vec<f64>,
+    /// Side/mid energy per [`WIDTH_BANDS`] range (0 = mono).
+    pub width: Vec<f64>,
+}
+
+/// Measures a file: the analyzer's figures and the mid/side band spectra.
+pub fn measure(path: &Path) -> Result<Measures> {
+    let a = crate::analyze(path, -1.0, false)?;
+    let r = &a.report;
+    let (mid, side, width) = band_spectra(path)?;
+    Ok(Measures {
+        file: path.display().to_string(),
+        integrated_lufs: r.loudness.integrated_lufs,
+        loudness_range_lu: r.loudness.loudness_range_lu,
+        plr_db: r.plr_db,
+        crest_db: r.crest_db,
+        correlation: r.stereo.correlation,
+        mid,
+        side,
+        width,
+    })
+}
+
+/// Welch averages of the mid ((L+R)/2) and side ((L−R)/2) power spectra (Hann, 50 % overlap,
+/// ~1/3 s frames), summed into 1/3-octave bands and into the width ranges.
+fn band_spectra(path: &Path) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+    let mut file = AudioFile::open(path)?;
+    let rate = f64::from(file.sample_rate);
+    let n = ((rate / 3.0) as usize).next_power_of_two();
+    let hop = n / 2;
+    let mut planner = realfft::RealFftPlanner::<f64>::new();
+    let fft = planner.plan_fft_forward(n);
+    let window: Vec<f64> = (0..n)
+        .map(|i| 0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / n as f64).cos())
+        .collect();
+    let wsum: f64 = window.iter().sum();
+    let mut input = fft.make_input_vec();
+    let mut output = fft.make_output_vec();
+    let mut power = [vec![0.0f64; n / 2 + 1], vec![0.0f64; n / 2 + 1]];
+    // The last n samples of mid and side (rings filled in order, then slid by hop).
+    let mut buf = [Vec::with_capacity(2 * n), Vec::with_capacity(2 * n)];
+    let mut frames = 0usize;
+    let mut planar = vec![Vec::new(); file.channels];
+    let stereo = file.channels >= 2;
+    while file.next_chunk(&mut planar)? {
+        let len = planar[0].len();
+        for i in 0..len {
+            let (l, r) = if stereo {
+                (f64::from(planar[0][i]), f64::from(planar[1][i]))
+            } else {
+                let m = f64::from(planar[0][i]);
+                (m, m)
+            };
+            buf[0].push(0.5 * (l + r));
+            buf[1].push(0.5 * (l - r));
+        }
+        while buf[0].len() >= n {
+            for (k, b) in buf.iter().enumerate() {
+                for ((x, &s), &w) in input.iter_mut().zip(&b[..n]).zip(&window) {
+                    *x = s * w;
+                }
+                if fft.process(&mut input, &mut output).is_ok() {
+                    for (p, o) in power[k].iter_mut().zip(&output) {
+                        *p += o.norm_sqr();
+                    }
+                }
+            }
+            frames += 1;
+            for b in &mut buf {
+                b.drain(..hop);
+            }
+        }
+    }
+    if frames == 0 {
+        bail!("too short to compare (under {:.2} s)", n as f64 / rate);
+    }
+    // A full-scale sine gives |X| = wsum / 2 at its bin (Hann: energy over ~1.5 bins; the same
+    // in every file, so differences are exact).
+    let reference = (wsum / 2.0).powi(2) * frames as f64;
+    let bin_hz = rate / n as f64;
+    let sum = |p: &[f64], lo: f64, hi: f64| -> f64 {
+        let a = (lo / bin_hz).ceil() as usize;
+        let b = ((hi / bin_hz).ceil() as usize).min(p.len());
+        if a >= b {
+            // Narrower than a bin: the nearest bin, scaled to the band's width.
+            let k = ((lo * hi).sqrt() / bin_hz).round() as usize;
+            return p.get(k).copied().unwrap_or(0.0) * (hi - lo) / bin_hz / reference;
+        }
+        p[a..b].iter().sum::<f64>() / reference
+    };
+    let bands = |p: &[f64]| -> Vec<f64> {
+        band_centres()
+            .iter()
+            .map(|&c| {
+                let (lo, hi) = (c / 10f64.powf(0.05), c * 10f64.powf(0.05));
+                if hi > rate / 2.0 { 0.0 } else { sum(p, lo, hi) }
+            })
+            .collect()
+    };
+    let width = WIDTH_BANDS
+        .iter()
+        .map(|&(_, lo, hi)| {
+            let hi = hi.min(rate / 2.0);
+            let m = sum(&power[0], lo, hi);
+            if m > 0.0 {
+                sum(&power[1], lo, hi) / m
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    Ok((bands(&power[0]), bands(&power[1]), width))
+}
+
+fn db(p: f64) -> f64 {
+    if p > 0.0 {
+        (10.0 * p.log10()).max(FLOOR_DB)
+    } else {
+        FLOOR_DB
+    }
+}
+
+/// The comparison: per band, the level-matched reference average minus the mix (dB), mid and
+/// side; `None` where either holds no signal. Returns the offsets (dB added to each reference).
+pub struct Comparison {
+    pub offsets_db: Vec<f64>,
+    pub mid_diff_db: Vec<Option<f64>>,
+    pub side_diff_db: Vec<Option<f64>>,
+}
+
+pub fn compare(mix: &Measures, refs: &[Measures]) -> Result<Comparison> {
+    if !mix.integrated_lufs.is_finite() {
+        bail!("{}: silent (no integrated loudness to match)", mix.file);
+    }
+    let mut offsets_db = Vec::new();
+    for r in refs {
+        if !r.integrated_lufs.is_finite() {
+            bail!("{}: silent (no integrated loudness to match)", r.file);
+        }
+        offsets_db.push(mix.integrated_lufs - r.integrated_lufs);
+    }
+    let diff = |pick: &dyn Fn(&Measures) -> &Vec<f64>| -> Vec<Option<f64>> {
+        (0..band_centres().len())
+            .map(|b| {
+                // Average over the references that reach the band (a 44.1 kHz file has no
+                // 20 kHz band).
+                let (sum, count) = refs
+                    .iter()
+                    .zip(&offsets_db)
+                    .filter(|(r, _)| pick(r)[b] > 0.0)
+                    .fold((0.0, 0usize), |(s, n), (r, o)| {
+                        (s + pick(r)[b] * 10f64.powf(o / 10.0), n + 1)
+                    });
+                let avg = if count > 0 { sum / count as f64 } else { 0.0 };
+                let (r, m) = (db(avg), db(pick(mix)[b]));
+                (r > FLOOR_DB && m > FLOOR_DB).then(|| ((r - m) * 100.0).round() / 100.0)
+            })
+            .collect()
+    };
+    Ok(Comparison {
+        mid_diff_db: diff(&|m| &m.mid),
+        side_diff_db: diff(&|m| &m.side),
+        offsets_db,
+    })
+}
+
+fn num(v: f64) -> Value {
+    if v.is_finite() {
+        json!((v * 1000.0).round() / 1000.0)
+    } else {
+        Value::Null
+    }
+}
+
+fn file_json(m: &Measures) -> Value {
+    let width: serde_json::Map<String, Value> = WIDTH_BANDS
+        .iter()
+        .zip(&m.width)
+        .map(|(&(name, _, _), &w)| (name.to_owned(), num(w)))
+        .collect();
+    json!({
+        "file": m.file,
+        "integrated_lufs": num(m.integrated_lufs),
+        "loudness_range_lu": num(m.loudness_range_lu),
+        "plr_db": num(m.plr_db),
+        "crest_db": num(m.crest_db),
+        "correlation": num(m.correlation),
+        "width_per_band": width,
+        "mid_db": m.mid.iter().map(|&p| num(db(p))).collect::<Vec<_>>(),
+        "side_db": m.side.iter().map(|&p| num(db(p))).collect::<Vec<_>>(),
+    })
+}
+
+pub fn run(args: &CompareArgs) -> i32 {
+    match run_inner(args) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("lathe compare: {e:#}");
+            1
+        }
+    }
+}
+
+fn run_inner(args: &CompareArgs) -> Result<()> {
+    let mix = measure(&args.mix).with_context(|| args.mix.display().to_string())?;
+    let refs = args
+        .references
+        .iter()
+        .map(|p| measure(p).with_context(|| p.display().to_string()))
+        .collect::<Result<Vec<_>>>()?;
+    let c = compare(&mix, &refs)?;
+    let centres = band_centres();
+    if let Some(png) = &args.plot {
+        plot(png, &centres, &c).with_context(|| format!("cannot draw {}", png.display()))?;
+    }
+    if args.json {
+        let refs_json: Vec<Value> = refs
+            .iter()
+            .zip(&c.offsets_db)
+            .map(|(r, o)| {
+                let mut v = file_json(r);
+                v["level_offset_db"] = num(*o);
+                v
+            })
+            .collect();
+        let opt = |v: &[Option<f64>]| -> Vec<Value> {
+            v.iter().map(|d| d.map_or(Value::Null, num)).collect()
+        };
+        let offset = if c.offsets_db.len() == 1 {
+            num(c.offsets_db[0])
+        } else {
+            Value::Array(c.offsets_db.iter().map(|&o| num(o)).collect())
+        };
+        let out = json!({
+            "bands_hz": NOMINAL_HZ.iter().map(|&f| num(f)).collect::<Vec<_>>(),
+            "mid_diff_db": opt(&c.mid_diff_db),
+            "side_diff_db": opt(&c.side_diff_db),
+            "level_offset_db": offset,
+            "mix": file_json(&mix),
+            "references": refs_json,
+        });
+        println!("{out}");
+        return Ok(());
+    }
+    let fmt = |v: f64, unit: &str| {
+        if v.is_finite() {
+            format!("{v:7.1} {unit}")
+        } else {
+            format!("{:>7} {unit}", "–")
+        }
+    };
+    println!(
+        "{:<34} {:>12} {:>10} {:>9} {:>9} {:>7}  width low/lowmid/mid/high (side/mid)",
+        "file", "integrated", "LRA", "PLR", "crest", "corr"
+    );
+    for (m, offset) in
+        std::iter::once((&mix, None)).chain(refs.iter().zip(c.offsets_db.iter().map(Some)))
+    {
+        let name = Path::new(&m.file)
+            .file_name()
+            .map_or(m.file.clone(), |n| n.to_string_lossy().into_owned());
+        println!(
+            "{:<34} {} {} {} {} {:7.2}  {}{}",
+            name,
+            fmt(m.integrated_lufs, "LUFS"),
+            fmt(m.loudness_range_lu, "LU"),
+            fmt(m.plr_db, "dB"),
+            fmt(m.crest_db, "dB"),
+            m.correlation,
+            m.width
+                .iter()
+                .map(|w| format!("{w:.2}"))
+                .collect::<Vec<_>>()
+                .join(" / "),
+            offset.map_or(String::new(), |o| format!("   (matched: {o:+.2} dB)")),
+        );
+    }
+    println!("\nreference − mix at matched loudness (dB; + = the reference has more):");
+    println!("{:>9} {:>8} {:>8}", "band Hz", "mid", "side");
+    let show = |d: Option<f64>| d.map_or("–".to_owned(), |v| format!("{v:+.1}"));
+    for (i, f) in NOMINAL_HZ.iter().enumerate() {
+        println!(
+            "{:>9} {:>8} {:>8}",
+            f,
+            show(c.mid_diff_db[i]),
+            show(c.side_diff_db[i])
+        );
+    }
+    Ok(())
+}
+
+fn plot(path: &Path, centres: &[f64], c: &Comparison) -> Result<()> {
+    use crate::deliver::report::{finish, font, plot_err};
+    use plotters::prelude::*;
+    let root = BitMapBackend::new(path, (1000, 450)).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "Reference − mix at matched loudness (1/3 octave)",
+            (font(), 22),
+        )
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(50)
+        .build_cartesian_2d((20.0..22_000.0).log_scale(), -12.0..12.0)
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .x_desc("Hz")
+        .y_desc("dB")
+        .label_style((font(), 14))
+        .draw()
+        .map_err(plot_err)?;
+    for (name, diffs, colour) in [
+        ("mid", &c.mid_diff_db, BLUE),
+        ("side", &c.side_diff_db, RED),
+    ] {
+        chart
+            .draw_series(LineSeries::new(
+                centres
+                    .iter()
+                    .zip(diffs.iter())
+                    .filter_map(|(&f, d)| d.map(|d| (f, d.clamp(-12.0, 12.0)))),
+                &colour,
+            ))
+            .map_err(plot_err)?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour));
+    }
+    finish(chart, &root)
+}
