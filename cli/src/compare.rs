@@ -106,14 +106,10 @@ fn band_spectra(path: &Path) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
     let mut planar = vec![Vec::new(); file.channels];
     let stereo = file.channels >= 2;
     while file.next_chunk(&mut planar)? {
-        let len = planar[0].len();
-        for i in 0..len {
-            let (l, r) = if stereo {
-                (f64::from(planar[0][i]), f64::from(planar[1][i]))
-            } else {
-                let m = f64::from(planar[0][i]);
-                (m, m)
-            };
+        // A mono file is its own mid, with no side.
+        let right = if stereo { &planar[1] } else { &planar[0] };
+        for (&l, &r) in planar[0].iter().zip(right) {
+            let (l, r) = (f64::from(l), f64::from(r));
             buf[0].push(0.5 * (l + r));
             buf[1].push(0.5 * (l - r));
         }

@@ -7,10 +7,15 @@ fn lathe() -> Command {
     Command::new(env!("CARGO_BIN_EXE_lathe"))
 }
 
-fn tone_wav(name: &str, dbfs: f64) -> PathBuf {
+/// `name` in this run's scratch folder (created).
+fn it_path(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("lathe-cli-it-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+    dir.join(name)
+}
+
+fn tone_wav(name: &str, dbfs: f64) -> PathBuf {
+    let path = it_path(name);
     let spec = hound::WavSpec {
         channels: 2,
         sample_rate: 48_000,
@@ -103,9 +108,7 @@ fn unreadable_files_fail_with_one_line_and_the_rest_still_run() {
 
 /// A short programme-like WAV (`channels` channels, noise bursts over a tone) at `sr`.
 fn programme_wav(name: &str, channels: u16, sr: u32, dbfs: f64) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("lathe-cli-it-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+    let path = it_path(name);
     let spec = hound::WavSpec {
         channels,
         sample_rate: sr,
@@ -402,9 +405,7 @@ fn a_full_disk_or_read_only_target_gives_a_clear_error_and_no_output() {
 /// 20 s of stereo programme-like noise at 48 kHz (float WAV): pink-ish, the channels partly
 /// correlated, so mid and side both fill every band.
 fn stereo_noise_wav(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("lathe-cli-it-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+    let path = it_path(name);
     let spec = hound::WavSpec {
         channels: 2,
         sample_rate: 48_000,
@@ -412,6 +413,7 @@ fn stereo_noise_wav(name: &str) -> PathBuf {
         sample_format: hound::SampleFormat::Float,
     };
     let mut w = hound::WavWriter::create(&path, spec).unwrap();
+    // xorshift noise, as in `programme_wav`.
     let mut seed = 0x9e37_79b9u32;
     let mut rnd = move || {
         seed ^= seed << 13;
