@@ -231,14 +231,6 @@ pub fn build_lathe() -> Result<PathBuf> {
         .join(format!("lathe{}", std::env::consts::EXE_SUFFIX)))
 }
 
-/// Builds the `lathe` command-line tool (debug) and returns its path.
-pub fn build_cli() -> Result<PathBuf> {
-    run_cmd(Command::new(env!("CARGO")).args(["build", "-p", "lathe-cli"]))?;
-    Ok(target_dir()
-        .join("debug")
-        .join(format!("lathe{}", std::env::consts::EXE_SUFFIX)))
-}
-
 fn write_wav(path: &Path, audio: &[Vec<f32>], sample_rate: u32) -> Result<()> {
     let spec = hound::WavSpec {
         channels: audio.len() as u16,

@@ -258,7 +258,9 @@ fn which(tool: &str) -> Option<PathBuf> {
 
 /// The cross-process session test (`lathe-clap-host session-test`), with the `lathe` binary.
 fn session_test(host: &Path, dir: &Path) -> Result<()> {
-    let lathe = crate::build_cli()?;
+    // The release build the offline steps already made (a debug build of the CLI alone
+    // resolves other features than `cargo test --workspace` and rebuilt half the tree: ~100 s).
+    let lathe = crate::build_lathe()?;
     run_cmd(
         Command::new(host)
             .arg("session-test")
