@@ -105,23 +105,6 @@ fn main() {
         let (still, _, still_worst) = stats(&least(false));
         let auto = least(true);
         let (median, p99, worst) = stats(&auto);
-        if std::env::var("LATHE_BENCH_DETAIL").is_ok() {
-            let mut idx: Vec<usize> = (1..auto.len()).collect();
-            idx.sort_by(|&a, &b| auto[b].total_cmp(&auto[a]));
-            for &i in idx.iter().take(12) {
-                println!("  block {i} (mod 4 = {}): {:.1} us", i % 4, auto[i] * 1e6);
-            }
-            for m in 0..4 {
-                let v: Vec<f64> = (1..auto.len())
-                    .filter(|i| i % 4 == m)
-                    .map(|i| auto[i])
-                    .collect();
-                println!(
-                    "  mod {m}: mean {:.1} us",
-                    v.iter().sum::<f64>() / v.len() as f64 * 1e6
-                );
-            }
-        }
         println!(
             "Automation, every parameter every 64-frame block, {label} (stereo 48 kHz; budget {budget_us:.0} us): \
              median {:.1} us, p99 {:.1} us, worst {:.1} us = {:.1}x the median \
