@@ -19,6 +19,7 @@ pub mod level;
 pub mod limiter;
 pub mod loudness;
 pub mod master;
+pub mod matching;
 pub mod peak;
 pub mod processor;
 pub mod qc;
