@@ -64,13 +64,23 @@ pub struct Measures {
     pub side: Vec<f64>,
     /// Side/mid energy per [`WIDTH_BANDS`] range (0 = mono).
     pub width: Vec<f64>,
+    /// The power of each fifth of every band (log-spaced), mid and side: how the energy lies
+    /// inside the bands, for the match's model of what a band measurement sees.
+    pub mid_fifths: Vec<[f64; 5]>,
+    pub side_fifths: Vec<[f64; 5]>,
 }
 
 /// Measures a file: the analyzer's figures and the mid/side band spectra.
 pub fn measure(path: &Path) -> Result<Measures> {
     let a = crate::analyze(path, -1.0, false)?;
     let r = &a.report;
-    let (mid, side, width) = band_spectra(path)?;
+    let BandSpectra {
+        mid,
+        side,
+        width,
+        mid_fifths,
+        side_fifths,
+    } = band_spectra(path)?;
     Ok(Measures {
         file: path.display().to_string(),
         integrated_lufs: r.loudness.integrated_lufs,
@@ -81,12 +91,22 @@ pub fn measure(path: &Path) -> Result<Measures> {
         mid,
         side,
         width,
+        mid_fifths,
+        side_fifths,
     })
+}
+
+struct BandSpectra {
+    mid: Vec<f64>,
+    side: Vec<f64>,
+    width: Vec<f64>,
+    mid_fifths: Vec<[f64; 5]>,
+    side_fifths: Vec<[f64; 5]>,
 }
 
 /// Welch averages of the mid ((L+R)/2) and side ((L−R)/2) power spectra (Hann, 50 % overlap,
 /// ~1/3 s frames), summed into 1/3-octave bands and into the width ranges.
-fn band_spectra(path: &Path) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+fn band_spectra(path: &Path) -> Result<BandSpectra> {
     let mut file = AudioFile::open(path)?;
     let rate = f64::from(file.sample_rate);
     let n = ((rate / 3.0) as usize).next_power_of_two();
@@ -168,7 +188,25 @@ fn band_spectra(path: &Path) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
             }
         })
         .collect();
-    Ok((bands(&power[0]), bands(&power[1]), width))
+    let fifths = |p: &[f64]| -> Vec<[f64; 5]> {
+        band_centres()
+            .iter()
+            .map(|&c| {
+                std::array::from_fn(|j| {
+                    let lo = c * 10f64.powf((j as f64 - 2.5) / 50.0);
+                    let hi = c * 10f64.powf((j as f64 - 1.5) / 50.0);
+                    if hi > rate / 2.0 { 0.0 } else { sum(p, lo, hi) }
+                })
+            })
+            .collect()
+    };
+    Ok(BandSpectra {
+        mid: bands(&power[0]),
+        side: bands(&power[1]),
+        width,
+        mid_fifths: fifths(&power[0]),
+        side_fifths: fifths(&power[1]),
+    })
 }
 
 fn db(p: f64) -> f64 {
@@ -187,7 +225,15 @@ pub struct Comparison {
     pub side_diff_db: Vec<Option<f64>>,
 }
 
-pub fn compare(mix: &Measures, refs: &[Measures]) -> Result<Comparison> {
+/// The references moved to the mix's integrated loudness and averaged per band (power), mid
+/// and side, and the offsets (dB added to each reference).
+pub struct Averaged {
+    pub mid: Vec<f64>,
+    pub side: Vec<f64>,
+    pub offsets_db: Vec<f64>,
+}
+
+pub fn average_references(mix: &Measures, refs: &[Measures]) -> Result<Averaged> {
     if !mix.integrated_lufs.is_finite() {
         bail!("{}: silent (no integrated loudness to match)", mix.file);
     }
@@ -198,7 +244,7 @@ pub fn compare(mix: &Measures, refs: &[Measures]) -> Result<Comparison> {
         }
         offsets_db.push(mix.integrated_lufs - r.integrated_lufs);
     }
-    let diff = |pick: &dyn Fn(&Measures) -> &Vec<f64>| -> Vec<Option<f64>> {
+    let average = |pick: &dyn Fn(&Measures) -> &Vec<f64>| -> Vec<f64> {
         (0..band_centres().len())
             .map(|b| {
                 // Average over the references that reach the band (a 44.1 kHz file has no
@@ -210,16 +256,33 @@ pub fn compare(mix: &Measures, refs: &[Measures]) -> Result<Comparison> {
                     .fold((0.0, 0usize), |(s, n), (r, o)| {
                         (s + pick(r)[b] * 10f64.powf(o / 10.0), n + 1)
                     });
-                let avg = if count > 0 { sum / count as f64 } else { 0.0 };
-                let (r, m) = (db(avg), db(pick(mix)[b]));
+                if count > 0 { sum / count as f64 } else { 0.0 }
+            })
+            .collect()
+    };
+    Ok(Averaged {
+        mid: average(&|m| &m.mid),
+        side: average(&|m| &m.side),
+        offsets_db,
+    })
+}
+
+pub fn compare(mix: &Measures, refs: &[Measures]) -> Result<Comparison> {
+    let avg = average_references(mix, refs)?;
+    let diff = |averaged: &[f64], own: &[f64]| -> Vec<Option<f64>> {
+        averaged
+            .iter()
+            .zip(own)
+            .map(|(&a, &m)| {
+                let (r, m) = (db(a), db(m));
                 (r > FLOOR_DB && m > FLOOR_DB).then(|| ((r - m) * 100.0).round() / 100.0)
             })
             .collect()
     };
     Ok(Comparison {
-        mid_diff_db: diff(&|m| &m.mid),
-        side_diff_db: diff(&|m| &m.side),
-        offsets_db,
+        mid_diff_db: diff(&avg.mid, &mix.mid),
+        side_diff_db: diff(&avg.side, &mix.side),
+        offsets_db: avg.offsets_db,
     })
 }
 

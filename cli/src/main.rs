@@ -21,6 +21,7 @@ mod compare;
 mod decode;
 mod deliver;
 mod master;
+mod matching;
 mod session;
 
 use anyhow::Result;

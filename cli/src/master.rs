@@ -8,6 +8,7 @@
 //! temporary file beside the output, re-opened, decoded and measured, and renamed only then.
 
 use crate::decode::AudioFile;
+use crate::matching::{self, MatchOutcome, MatchRequest};
 use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lathe_dsp::analyzer::{Analyzer, AnalyzerConfig, ProgramReport};
@@ -59,6 +60,18 @@ pub struct MasterArgs {
     /// unless the settings dither).
     #[arg(long, value_name = "16|24|32", value_parser = ["16", "24", "32"])]
     pub bits: Option<String>,
+    /// Match reference records: a reference file (repeatable; several are averaged), or what
+    /// to match – tone, width, loudness (comma-separated; default all three). Tone and width
+    /// set the EQ's five tone bands and the width; loudness sets the target to the
+    /// references' integrated loudness.
+    #[arg(long = "match", value_name = "REF|tone,width,loudness")]
+    pub matches: Vec<String>,
+    /// How much of the tone and width difference to match (%).
+    #[arg(long, value_name = "PCT", default_value_t = 100.0)]
+    pub match_amount: f64,
+    /// Largest gain the match gives one EQ band (dB).
+    #[arg(long, value_name = "DB", default_value_t = 6.0)]
+    pub match_limit: f64,
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -198,7 +211,17 @@ fn run_inner(args: &MasterArgs) -> Result<i32> {
         list_params();
         return Ok(0);
     }
-    let (mut settings, aim) = build_settings(args)?;
+    let (mut settings, mut aim) = build_settings(args)?;
+    let match_request = MatchRequest::parse(&args.matches, args.match_amount, args.match_limit)?;
+    if let Some(m) = &match_request
+        && m.loudness
+        && args.target.is_some()
+    {
+        bail!(
+            "--target and --match loudness both set the target; give one (--match tone,width \
+             keeps --target)"
+        );
+    }
     if args.print_settings {
         print!("{}", settings.to_toml());
         return Ok(0);
@@ -227,6 +250,34 @@ fn run_inner(args: &MasterArgs) -> Result<i32> {
 
     // Pass 1: the input as it is.
     let before = measure(input, show, "measuring the mix")?;
+
+    // The match: EQ and width from the references' spectra, the target from their loudness.
+    let matched = match &match_request {
+        Some(request) => {
+            if show {
+                eprintln!("matching to {} reference(s)…", request.references.len());
+            }
+            let outcome = matching::apply(request, input, &mut settings)?;
+            if let Some(lufs) = outcome.target_lufs {
+                if !settings.limiter.on {
+                    bail!(
+                        "--match loudness sets the limiter's drive, but the limiter is off \
+                         (--match tone,width, or --set \"Limiter=On\")"
+                    );
+                }
+                aim = Some(Aim {
+                    lufs,
+                    label: format!("the references' {lufs:.1} LUFS"),
+                });
+            }
+            params::snap_to_plugin(&mut settings);
+            settings
+                .validate()
+                .map_err(|e| anyhow!("matched settings: {e}"))?;
+            Some(outcome)
+        }
+        None => None,
+    };
 
     // The drive (or, for a mix already louder than the target, the output gain).
     let mut reachable = true;
@@ -272,6 +323,7 @@ fn run_inner(args: &MasterArgs) -> Result<i32> {
         after: &after,
         stats: &stats,
         bits,
+        matched: matched.as_ref(),
     };
     if args.json {
         println!("{}", report.json());
@@ -652,6 +704,7 @@ struct Report<'a> {
     after: &'a (ProgramReport, u64),
     stats: &'a GainStats,
     bits: u16,
+    matched: Option<&'a MatchOutcome>,
 }
 
 fn num(v: f64) -> Value {
@@ -675,7 +728,7 @@ fn reading(r: &ProgramReport) -> Value {
 
 impl Report<'_> {
     fn json(&self) -> Value {
-        json!({
+        let mut v = json!({
             "input": self.input.display().to_string(),
             "output": self.output.display().to_string(),
             "bits": self.bits,
@@ -692,7 +745,11 @@ impl Report<'_> {
                 "mean_db": num(self.stats.mean_db()),
                 "limiting_pct": num(self.stats.limiting_pct()),
             },
-        })
+        });
+        if let Some(m) = self.matched {
+            v["match"] = m.json(self.settings);
+        }
+        v
     }
 
     fn print(&self) {
@@ -705,6 +762,9 @@ impl Report<'_> {
         };
         let (b, a) = (&self.before.0, &self.after.0);
         println!("{} -> {}", self.input.display(), self.output.display());
+        if let Some(m) = self.matched {
+            m.print(self.settings);
+        }
         if let Some(aim) = self.aim {
             println!(
                 "  target {}: drive {:+.2} dB, output gain {:+.2} dB ({} renders){}",

@@ -28,6 +28,11 @@ pub struct Spectra<'a> {
     /// The references (level-matched to the mix and averaged), mid and side.
     pub ref_mid: &'a [f64],
     pub ref_side: &'a [f64],
+    /// The mix's power in each fifth of every band (log-spaced), mid and side: how the energy
+    /// lies inside a band, so the model sees a band as its measurement does. Empty: spread
+    /// evenly.
+    pub mix_mid_fifths: &'a [[f64; 5]],
+    pub mix_side_fifths: &'a [[f64; 5]],
 }
 
 /// What to match.
@@ -95,16 +100,19 @@ const KINDS: [BandKind; 5] = [
     BandKind::HighShelf,
 ];
 
-/// Parameters: per band ln f, gain dB, ln q; then the width (dB on the side) and the level.
-const PER_BAND: usize = 3;
+/// Parameters: per band ln f, gain dB, ln q, side gain dB (used only while the placements are
+/// relaxed: mid and side gains apart); then the width (dB on the side) and the level.
+const PER_BAND: usize = 4;
 const W: usize = 5 * PER_BAND;
 const C: usize = W + 1;
 const PARAMS: usize = C + 1;
 
 struct Problem<'a> {
     mode: Mode,
-    /// Sample points (Hz) per band: five across the band, log-spaced.
+    /// Sample points (Hz) per band: the centres of its fifths, log-spaced.
     points: Vec<[f64; 5]>,
+    /// Weight of each point per path (summing to 1 over a band).
+    point_weights: [Vec<[f64; 5]>; 2],
     /// Targets and weights per path (path 0: mid or the single path; path 1: side).
     target: [Vec<f64>; 2],
     weight: [Vec<f64>; 2],
@@ -112,6 +120,9 @@ struct Problem<'a> {
     cuts_db: [Vec<f64>; 2],
     limit_db: f64,
     free: [bool; PARAMS],
+    /// Both mode, every band with a mid and a side gain of its own (placements ignored): a
+    /// continuous problem whose answer suggests the placements.
+    relaxed: bool,
     base: &'a EqSettings,
 }
 
@@ -145,24 +156,33 @@ fn bounds(i: usize, limit_db: f64) -> (f64, f64) {
         (0, BandKind::LowShelf) => (20f64.ln(), 2_000f64.ln()),
         (0, BandKind::HighShelf) => (1_000f64.ln(), 20_000f64.ln()),
         (0, _) => (25f64.ln(), 18_000f64.ln()),
-        (1, _) => (-limit_db, limit_db),
+        (1 | 3, _) => (-limit_db, limit_db),
         (_, BandKind::Bell) => (0.3f64.ln(), 4.0f64.ln()),
-        // Shelves without a resonant bump.
-        _ => (0.4f64.ln(), 1.0f64.ln()),
+        // Shelves: the EQ's own range.
+        _ => (0.3f64.ln(), 2.0f64.ln()),
     }
 }
 
 impl Problem<'_> {
     /// Model response per band (dB) for each path.
     fn model(&self, p: &[f64; PARAMS], placements: &[Placement; 5], out: &mut [Vec<f64>; 2]) {
-        let bands: Vec<eq::Band> = (0..5)
-            .map(|b| band_of(KINDS[b], &p[b * PER_BAND..], placements[b]))
-            .collect();
         let paths = if self.mode == Mode::Both { 2 } else { 1 };
         for (path, o) in out.iter_mut().enumerate().take(paths) {
+            let bands: Vec<eq::Band> = (0..5)
+                .map(|b| {
+                    let mut band = band_of(KINDS[b], &p[b * PER_BAND..], placements[b]);
+                    if self.relaxed {
+                        band.placement = Placement::Stereo;
+                        if path == 1 {
+                            band.gain_db = p[b * PER_BAND + 3] as f32;
+                        }
+                    }
+                    band
+                })
+                .collect();
             for (k, pts) in self.points.iter().enumerate() {
                 let mut mean = 0.0;
-                for &hz in pts {
+                for (&hz, &pw) in pts.iter().zip(&self.point_weights[path][k]) {
                     let mut m = 1.0;
                     for b in &bands {
                         let acts = match (self.mode, b.placement) {
@@ -174,9 +194,9 @@ impl Problem<'_> {
                             m *= eq::design::band_magnitude_sq(b, hz);
                         }
                     }
-                    mean += m;
+                    mean += pw * m;
                 }
-                let mut v = db(mean / pts.len() as f64) + self.cuts_db[path][k];
+                let mut v = db(mean) + self.cuts_db[path][k];
                 if path == 1 || self.mode == Mode::Width {
                     v += p[W];
                 }
@@ -202,8 +222,9 @@ impl Problem<'_> {
         // Close to an L1 pull for large gains (one band doing a job beats several sharing
         // it), smooth at 0.
         for b in 0..5 {
-            let g = p[b * PER_BAND + 1];
-            r.push(RIDGE * g / (g.abs() + 0.5).sqrt());
+            for g in [p[b * PER_BAND + 1], p[b * PER_BAND + 3]] {
+                r.push(RIDGE * g / (g.abs() + 0.5).sqrt());
+            }
         }
     }
 
@@ -228,7 +249,7 @@ impl Problem<'_> {
             // Jacobian by forward differences.
             let mut jac = vec![vec![0.0; r.len()]; m];
             for (j, &i) in idx.iter().enumerate() {
-                let h = if i % PER_BAND == 1 || i >= W {
+                let h = if i % PER_BAND == 1 || i % PER_BAND == 3 || i >= W {
                     1e-3
                 } else {
                     1e-4
@@ -405,12 +426,44 @@ pub fn fit(spectra: &Spectra, base: &EqSettings, options: &MatchOptions) -> Matc
         .iter()
         .map(|&c| std::array::from_fn(|j| c * 10f64.powf((j as f64 - 2.0) / 50.0)))
         .collect();
+    // Point weights: the mix's own distribution inside each band where it is known.
+    let normalise = |fifths: &[[f64; 5]], k: usize| -> [f64; 5] {
+        match fifths.get(k) {
+            Some(f) if f.iter().sum::<f64>() > 0.0 && f.iter().all(|v| v.is_finite()) => {
+                let total: f64 = f.iter().sum();
+                f.map(|v| v / total)
+            }
+            _ => [0.2; 5],
+        }
+    };
+    let total_fifths: Vec<[f64; 5]> = (0..n)
+        .map(|k| {
+            let (m, s) = (
+                spectra.mix_mid_fifths.get(k).copied().unwrap_or([0.0; 5]),
+                spectra.mix_side_fifths.get(k).copied().unwrap_or([0.0; 5]),
+            );
+            std::array::from_fn(|j| m[j] + s[j])
+        })
+        .collect();
+    let per_path =
+        |fifths: &[[f64; 5]]| -> Vec<[f64; 5]> { (0..n).map(|k| normalise(fifths, k)).collect() };
+    let point_weights = match mode {
+        Mode::Tone => [per_path(&total_fifths), per_path(&total_fifths)],
+        Mode::Width => [
+            per_path(spectra.mix_side_fifths),
+            per_path(spectra.mix_side_fifths),
+        ],
+        Mode::Both => [
+            per_path(spectra.mix_mid_fifths),
+            per_path(spectra.mix_side_fifths),
+        ],
+    };
     // The cuts, fixed: on the mid/single path and the side path by their placement.
     let cuts = [base.low_cut, base.high_cut];
     let kinds = [BandKind::LowCut, BandKind::HighCut];
-    let cut_db = |path: usize, pts: &[f64; 5]| -> f64 {
+    let cut_db = |path: usize, k: usize| -> f64 {
         let mut mean = 0.0;
-        for &hz in pts {
+        for (&hz, &pw) in points[k].iter().zip(&point_weights[path][k]) {
             let mut m = 1.0;
             for (c, &kind) in cuts.iter().zip(&kinds) {
                 // Width: the path is side − mid, which a stereo cut leaves alone (a cut on
@@ -434,25 +487,30 @@ pub fn fit(spectra: &Spectra, base: &EqSettings, options: &MatchOptions) -> Matc
                     m *= eq::design::band_magnitude_sq(&band, hz);
                 }
             }
-            mean += m;
+            mean += pw * m;
         }
-        db(mean / pts.len() as f64)
+        db(mean)
     };
     let cuts_db = [
-        points.iter().map(|p| cut_db(0, p)).collect(),
-        points.iter().map(|p| cut_db(1, p)).collect(),
+        (0..n).map(|k| cut_db(0, k)).collect(),
+        (0..n).map(|k| cut_db(1, k)).collect(),
     ];
     let mut free = [true; PARAMS];
+    for b in 0..5 {
+        free[b * PER_BAND + 3] = false;
+    }
     free[W] = mode != Mode::Tone;
     free[C] = mode != Mode::Width;
-    let problem = Problem {
+    let mut problem = Problem {
         mode,
         points,
+        point_weights,
         target,
         weight,
         cuts_db,
         limit_db,
         free,
+        relaxed: false,
         base,
     };
 
@@ -507,26 +565,67 @@ pub fn fit(spectra: &Spectra, base: &EqSettings, options: &MatchOptions) -> Matc
     let mut placements = [choices[0]; 5];
     let mut best = start;
     let mut best_cost = problem.solve(&mut best, &placements);
+    if mode == Mode::Both {
+        // Relaxed: mid and side gains apart; each band then takes the placement closest to
+        // its pair of gains.
+        problem.relaxed = true;
+        for b in 0..5 {
+            problem.free[b * PER_BAND + 3] = true;
+        }
+        let mut p = start;
+        problem.solve(&mut p, &placements);
+        problem.relaxed = false;
+        for b in 0..5 {
+            problem.free[b * PER_BAND + 3] = false;
+        }
+        let mut pl = placements;
+        for b in 0..5 {
+            let (gm, gs) = (p[b * PER_BAND + 1], p[b * PER_BAND + 3]);
+            let mean = 0.5 * (gm + gs);
+            let errors = [
+                (
+                    Placement::Stereo,
+                    (gm - mean).powi(2) + (gs - mean).powi(2),
+                    mean,
+                ),
+                (Placement::Mid, gs * gs, gm),
+                (Placement::Side, gm * gm, gs),
+            ];
+            let (choice, _, g) = errors
+                .iter()
+                .copied()
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .unwrap_or(errors[0]);
+            pl[b] = choice;
+            p[b * PER_BAND + 1] = g;
+            p[b * PER_BAND + 3] = 0.0;
+        }
+        let c = problem.solve(&mut p, &pl);
+        if c < best_cost {
+            (best, best_cost, placements) = (p, c, pl);
+        }
+    }
 
     // Improve: move each bell to where the fit is worst; try each band on each placement.
     for _round in 0..2 {
         for b in 1..4 {
-            let (path, k) = problem.worst(&best, &placements);
-            let mut p = best;
-            let mut pl = placements;
-            p[b * PER_BAND] = problem.points[k][2].ln();
-            p[b * PER_BAND + 1] = 0.0;
-            p[b * PER_BAND + 2] = 1.0f64.ln();
-            if mode == Mode::Both {
-                pl[b] = if path == 0 {
-                    Placement::Mid
-                } else {
-                    Placement::Side
-                };
-            }
-            let c = problem.solve(&mut p, &pl);
-            if c < best_cost {
-                (best, best_cost, placements) = (p, c, pl);
+            for (path, k, missing) in problem.worst(&best, &placements) {
+                let mut p = best;
+                let mut pl = placements;
+                p[b * PER_BAND] = problem.points[k][2].ln();
+                p[b * PER_BAND + 1] = missing.clamp(-limit_db, limit_db);
+                p[b * PER_BAND + 2] = 1.0f64.ln();
+                if mode == Mode::Both {
+                    pl[b] = if path == 0 {
+                        Placement::Mid
+                    } else {
+                        Placement::Side
+                    };
+                }
+                let c = problem.solve(&mut p, &pl);
+                if c < best_cost {
+                    (best, best_cost, placements) = (p, c, pl);
+                }
             }
         }
         for b in 0..5 {
@@ -544,19 +643,63 @@ pub fn fit(spectra: &Spectra, base: &EqSettings, options: &MatchOptions) -> Matc
             }
         }
     }
-    problem.finish(&best, &placements)
+    // Least squares spreads the error; users read the largest band. A few reweighted passes
+    // (Lawson's scheme toward the minimax fit) pull the worst bands in.
+    let weight = problem.weight.clone();
+    let mut fitted = best;
+    let worst = |problem: &Problem, p: &[f64; PARAMS]| -> f64 {
+        let n = problem.points.len();
+        let mut m = [vec![0.0; n], vec![0.0; n]];
+        problem.model(p, &placements, &mut m);
+        (0..2)
+            .flat_map(|path| (0..n).map(move |k| (path, k)))
+            .filter(|&(path, k)| weight[path][k] >= 1.0)
+            .map(|(path, k)| (m[path][k] - problem.target[path][k]).abs())
+            .fold(0.0, f64::max)
+    };
+    let mut fitted_worst = worst(&problem, &fitted);
+    for _pass in 0..4 {
+        let n = problem.points.len();
+        let mut m = [vec![0.0; n], vec![0.0; n]];
+        problem.model(&fitted, &placements, &mut m);
+        for ((weights, model), target) in problem.weight.iter_mut().zip(&m).zip(&problem.target) {
+            for ((w, v), t) in weights.iter_mut().zip(model).zip(target) {
+                *w *= 1.0 + ((v - t).abs() / 0.2).powi(2);
+            }
+        }
+        let mut p = fitted;
+        problem.solve(&mut p, &placements);
+        let w = worst(&problem, &p);
+        if w < fitted_worst {
+            (fitted, fitted_worst) = (p, w);
+        }
+    }
+    problem.weight = weight;
+    problem.finish(&fitted, &placements)
 }
 
 impl Problem<'_> {
     /// Path and band of the largest weighted residual.
-    fn worst(&self, p: &[f64; PARAMS], placements: &[Placement; 5]) -> (usize, usize) {
+    /// Up to three places the fit misses most (weighted), a third of an octave and more apart
+    /// on a path: (path, band, dB missing there).
+    fn worst(&self, p: &[f64; PARAMS], placements: &[Placement; 5]) -> Vec<(usize, usize, f64)> {
         let mut r = Vec::new();
         self.residuals(p, placements, &mut r);
         let n = self.points.len();
-        let i = (0..2 * n)
-            .max_by(|&a, &b| r[a].abs().total_cmp(&r[b].abs()))
-            .unwrap_or(0);
-        (i / n, i % n)
+        let mut order: Vec<usize> = (0..2 * n).filter(|&i| r[i] != 0.0).collect();
+        order.sort_by(|&a, &b| r[b].abs().total_cmp(&r[a].abs()));
+        let mut out: Vec<(usize, usize, f64)> = Vec::new();
+        for i in order {
+            let (path, k) = (i / n, i % n);
+            if out.iter().any(|&(q, j, _)| q == path && j.abs_diff(k) < 3) {
+                continue;
+            }
+            out.push((path, k, -r[i] / self.weight[path][k].sqrt()));
+            if out.len() == 3 {
+                break;
+            }
+        }
+        out
     }
 
     fn finish(&self, p: &[f64; PARAMS], placements: &[Placement; 5]) -> MatchFit {

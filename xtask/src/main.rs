@@ -12,6 +12,7 @@
 mod ardour;
 mod deliver_check;
 mod demo_mix;
+mod match_check;
 mod music;
 mod offline;
 mod qc_music;

@@ -419,6 +419,15 @@ pub fn run(args: &[String]) -> Result<()> {
         || offline::compare_on_music(lathe.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?),
     );
     steps.step(
+        "lathe master --match on released music: ffmpeg's mid/side EQ and width changes matched back, measured by numpy and libebur128",
+        || {
+            crate::match_check::match_on_music(
+                lathe.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?,
+                &python_env()?,
+            )
+        },
+    );
+    steps.step(
         "lathe master --target on released music, read back by ffmpeg",
         || offline::targets_on_music(lathe.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?),
     );

@@ -85,6 +85,8 @@ fn run(case: &Case, tone: bool, width: bool, amount: f64, limit_db: f64) -> Matc
             mix_side: &case.mix_side,
             ref_mid: &case.ref_mid,
             ref_side: &case.ref_side,
+            mix_mid_fifths: &[],
+            mix_side_fifths: &[],
         },
         &EqSettings::default(),
         &MatchOptions {
