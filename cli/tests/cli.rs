@@ -594,3 +594,67 @@ fn compare_sees_known_tone_and_width_changes() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr_of(&out).contains("silent"), "{}", stderr_of(&out));
 }
+
+/// `lathe master --match`: what it refuses, and a mono mix (no width to match).
+#[test]
+fn match_refuses_bad_requests_and_handles_mono() {
+    let mix = stereo_noise_wav("match-mix.wav");
+    let out = it_path("match-out.wav");
+    let refuse = |args: &[&str], needle: &str| {
+        let o = lathe()
+            .arg("master")
+            .arg(&mix)
+            .arg("-o")
+            .arg(&out)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr_of(&o));
+        assert!(
+            stderr_of(&o).contains(needle),
+            "{args:?}: {}",
+            stderr_of(&o)
+        );
+        assert!(!out.exists(), "{args:?} left a file");
+    };
+    let mix_text = mix.to_string_lossy().into_owned();
+    refuse(&["--match", "tone,width"], "no reference file");
+    refuse(
+        &["--match", &mix_text, "--match-amount", "150"],
+        "--match-amount",
+    );
+    refuse(
+        &["--match", &mix_text, "--match-limit", "30"],
+        "--match-limit",
+    );
+    refuse(
+        &["--match", &mix_text, "--target", "-14"],
+        "--target and --match",
+    );
+    refuse(&["--match", "/nonexistent/ref.wav"], "/nonexistent/ref.wav");
+    refuse(
+        &["--match", &mix_text, "--set", "Limiter=Off"],
+        "limiter is off",
+    );
+
+    // A mono mix against a stereo reference: tone is matched, width is not.
+    let mono = it_path("match-mono.wav");
+    ffmpeg_filter(&mix, "pan=mono|c0=0.5*c0+0.5*c1,treble=g=-6:f=4000", &mono);
+    let o = lathe()
+        .arg("master")
+        .arg(&mono)
+        .arg("-o")
+        .arg(&out)
+        .args(["--match", &mix_text, "--match", "tone,width", "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["match"]["width_pct"].is_null(), "{}", v["match"]);
+    let high = v["match"]["eq"][4]["gain_db"].as_f64().unwrap();
+    assert!(
+        high > 3.0,
+        "high shelf {high} dB for a -6 dB treble cut: {}",
+        v["match"]
+    );
+}
