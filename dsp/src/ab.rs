@@ -20,6 +20,18 @@ pub enum Listen {
     MatchedBypass,
     /// Processed minus the level-matched input.
     Delta,
+    /// A reference record (its loop), level-matched to the processed signal.
+    Reference,
+}
+
+/// How a reference is level-matched to the processed signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefMatch {
+    /// The loop's integrated loudness against the processed signal's integrated loudness since
+    /// the last reset (steady: one gain).
+    Integrated,
+    /// Both short-term (3 s), smoothed like the bypass match (follows the music).
+    ShortTerm,
 }
 
 /// Crossfade time when switching (ms).
@@ -67,6 +79,17 @@ pub struct LevelMatchedAb {
     /// How far the output has faded to the bypassed input (0 = not at all, 1 = fully).
     bypass_mix: f32,
     bypass_step: f32,
+    /// The reference: its loudness meter (short-term match), the loop's integrated loudness,
+    /// the match mode, the smoothed short-term difference, and the gain with its glide.
+    ref_meter: LoudnessMeter,
+    ref_loop_lufs: f64,
+    ref_match: RefMatch,
+    ref_offset_db: f64,
+    ref_matched_once: bool,
+    ref_gain: f32,
+    ref_ramp_from: f32,
+    ref_ramp_to: f32,
+    ref_ramp_left: u32,
 }
 
 impl LevelMatchedAb {
@@ -96,6 +119,15 @@ impl LevelMatchedAb {
             bypass: false,
             bypass_mix: 0.0,
             bypass_step: (1.0 / (BYPASS_FADE_MS * 1e-3 * sr)) as f32,
+            ref_meter: LoudnessMeter::new(sr, channels),
+            ref_loop_lufs: f64::NAN,
+            ref_match: RefMatch::Integrated,
+            ref_offset_db: 0.0,
+            ref_matched_once: false,
+            ref_gain: 1.0,
+            ref_ramp_from: 1.0,
+            ref_ramp_to: 1.0,
+            ref_ramp_left: 0,
         }
     }
 
@@ -117,6 +149,31 @@ impl LevelMatchedAb {
         self.fading_from = self.listen;
         self.last_subblocks = 0;
         self.bypass_mix = if self.bypass { 1.0 } else { 0.0 };
+        self.reset_reference_match();
+    }
+
+    fn reset_reference_match(&mut self) {
+        self.ref_meter.reset();
+        self.ref_offset_db = 0.0;
+        self.ref_matched_once = false;
+        self.ref_ramp_left = 0;
+    }
+
+    /// The reference now playing: its loop's integrated loudness (LUFS; NaN: none) and how
+    /// to match it. A new loop starts its short-term measurement over. Does not allocate.
+    pub fn set_reference(&mut self, loop_lufs: f64, mode: RefMatch) {
+        let same = (loop_lufs == self.ref_loop_lufs)
+            || (loop_lufs.is_nan() && self.ref_loop_lufs.is_nan());
+        if !same {
+            self.ref_loop_lufs = loop_lufs;
+            self.reset_reference_match();
+        }
+        self.ref_match = mode;
+    }
+
+    /// Gain applied to the reference now (dB).
+    pub fn reference_gain_db(&self) -> f64 {
+        20.0 * f64::from(self.ref_gain.max(1e-10)).log10()
     }
 
     /// The host's bypass (separate from the level-matched A/B): when on, the output is the
@@ -149,6 +206,17 @@ impl LevelMatchedAb {
     /// Measures, aligns and mixes. `dry` is the input to the processing (unmodified), `wet` the
     /// processed block, replaced in place by what the listener hears. Equal lengths.
     pub fn process<D: AsRef<[f32]>, W: AsMut<[f32]>>(&mut self, dry: &[D], wet: &mut [W]) {
+        self.process_with_reference::<D, W, &[f32]>(dry, wet, None);
+    }
+
+    /// [`Self::process`] with the reference's block (same length and channels as `wet`;
+    /// `None`: no reference, the Reference choice is silent).
+    pub fn process_with_reference<D: AsRef<[f32]>, W: AsMut<[f32]>, R: AsRef<[f32]>>(
+        &mut self,
+        dry: &[D],
+        wet: &mut [W],
+        reference: Option<&[R]>,
+    ) {
         let frames = dry.first().map_or(0, |c| c.as_ref().len());
         let channels = dry.len().min(wet.len()).min(self.delay.len());
         if frames == 0 || channels == 0 {
@@ -172,17 +240,26 @@ impl LevelMatchedAb {
                 self.dry_meter
                     .process(&[&dry[0].as_ref()[start..end], &dry[1].as_ref()[start..end]]);
             }
-            self.mix(dry, wet, channels, start, end);
+            if let Some(r) = reference {
+                if channels == 1 || r.len() < 2 {
+                    self.ref_meter.process(&[&r[0].as_ref()[start..end]]);
+                } else {
+                    self.ref_meter
+                        .process(&[&r[0].as_ref()[start..end], &r[1].as_ref()[start..end]]);
+                }
+            }
+            self.mix(dry, wet, reference, channels, start, end);
             self.update_match();
             start = end;
         }
     }
 
     /// Mixes frames `start..end` for the chosen listening mode.
-    fn mix<D: AsRef<[f32]>, W: AsMut<[f32]>>(
+    fn mix<D: AsRef<[f32]>, W: AsMut<[f32]>, R: AsRef<[f32]>>(
         &mut self,
         dry: &[D],
         wet: &mut [W],
+        reference: Option<&[R]>,
         channels: usize,
         start: usize,
         end: usize,
@@ -196,6 +273,12 @@ impl LevelMatchedAb {
                 self.dry_gain = self.ramp_to + (self.ramp_from - self.ramp_to) * k;
             }
             let g = self.dry_gain;
+            if self.ref_ramp_left > 0 {
+                self.ref_ramp_left -= 1;
+                let k = self.ref_ramp_left as f32 / self.ramp_len as f32;
+                self.ref_gain = self.ref_ramp_to + (self.ref_ramp_from - self.ref_ramp_to) * k;
+            }
+            let rg = self.ref_gain;
             let read = (self.delay_pos + len - self.latency) % len;
             for c in 0..channels {
                 let x = dry[c].as_ref()[i];
@@ -203,10 +286,14 @@ impl LevelMatchedAb {
                 let matched = self.delay[c][read] * g;
                 let w = &mut wet[c].as_mut()[i];
                 let wv = if w.is_finite() { *w } else { 0.0 };
+                let rv = reference
+                    .and_then(|r| r.get(c).or(r.first()))
+                    .map_or(0.0, |r| r.as_ref()[i] * rg);
                 let pick = |l: Listen| match l {
                     Listen::Processed => wv,
                     Listen::MatchedBypass => matched,
                     Listen::Delta => wv - matched,
+                    Listen::Reference => rv,
                 };
                 let heard = if self.fade >= 1.0 {
                     pick(self.listen)
@@ -242,6 +329,7 @@ impl LevelMatchedAb {
         if new == 0 {
             return;
         }
+        self.update_reference_match(new);
         let (wet, dry) = (
             self.wet_meter.short_term_lufs(),
             self.dry_meter.short_term_lufs(),
@@ -261,6 +349,43 @@ impl LevelMatchedAb {
         self.ramp_from = self.dry_gain;
         self.ramp_to = db_to_gain(self.offset_db as f32);
         self.ramp_left = self.ramp_len;
+    }
+
+    /// The reference's gain after `new` 10 ms sub-blocks: the processed signal's loudness
+    /// minus the reference's, by the chosen measure; held while either is unmeasurable.
+    fn update_reference_match(&mut self, new: u64) {
+        let diff = match self.ref_match {
+            RefMatch::Integrated => {
+                let wet = self.wet_meter.integrated_lufs();
+                (wet.is_finite() && self.ref_loop_lufs.is_finite())
+                    .then_some(wet - self.ref_loop_lufs)
+            }
+            RefMatch::ShortTerm => {
+                let (wet, reference) = (
+                    self.wet_meter.short_term_lufs(),
+                    self.ref_meter.short_term_lufs(),
+                );
+                (wet > MATCH_GATE_LUFS && reference > MATCH_GATE_LUFS).then(|| {
+                    let diff = wet - reference;
+                    if self.ref_matched_once {
+                        let dt = new as f64 / crate::loudness::UPDATES_PER_SECOND as f64;
+                        let a = 1.0 - (-dt / MATCH_SMOOTHING_S).exp();
+                        self.ref_offset_db + a * (diff - self.ref_offset_db)
+                    } else {
+                        diff
+                    }
+                })
+            }
+        };
+        let Some(diff) = diff else {
+            return;
+        };
+        let diff = diff.clamp(-MAX_MATCH_DB, MAX_MATCH_DB);
+        self.ref_offset_db = diff;
+        self.ref_matched_once = true;
+        self.ref_ramp_from = self.ref_gain;
+        self.ref_ramp_to = db_to_gain(diff as f32);
+        self.ref_ramp_left = self.ramp_len;
     }
 
     /// Sample rate (Hz).

@@ -23,6 +23,7 @@ pub mod matching;
 pub mod peak;
 pub mod processor;
 pub mod qc;
+pub mod reference;
 pub mod spectrum;
 pub mod stereo;
 pub mod switch;

@@ -301,6 +301,28 @@ impl MasterChain {
 
     /// [`Self::process`], showing the taps the signal at each point.
     pub fn process_with_taps<T: Taps>(&mut self, channels: &mut [&mut [f32]], taps: &mut T) {
+        self.process_with_reference(channels, taps, None);
+    }
+
+    /// The reference loop now playing: its integrated loudness (LUFS; NaN: none) and how the
+    /// A/B's Reference choice matches it to the processed signal.
+    pub fn set_reference(&mut self, loop_lufs: f64, mode: crate::ab::RefMatch) {
+        self.ab.set_reference(loop_lufs, mode);
+    }
+
+    /// Gain the Reference choice applies now (dB).
+    pub fn reference_gain_db(&self) -> f64 {
+        self.ab.reference_gain_db()
+    }
+
+    /// [`Self::process_with_taps`] with a reference block (planar, as many channels as
+    /// `channels` or one, at least as long) for the A/B's Reference choice.
+    pub fn process_with_reference<T: Taps>(
+        &mut self,
+        channels: &mut [&mut [f32]],
+        taps: &mut T,
+        reference: Option<&[&[f32]]>,
+    ) {
         // Denormals flush to zero (inputs included) whoever calls: the plugins and `lathe`
         // render the same bits, and denormal input costs what silence costs.
         let _ftz = crate::denormal::FtzGuard::new();
@@ -379,7 +401,15 @@ impl MasterChain {
             self.dither.process(pass);
             taps.output(pass);
             let dry: [&[f32]; 2] = [&self.dry[0][..n], &self.dry[1][..n]];
-            self.ab.process(&dry[..used], pass);
+            match reference {
+                Some(r) if !r.is_empty() && r.iter().all(|c| c.len() >= end) => {
+                    let slices: [&[f32]; 2] =
+                        [&r[0][start..end], &r[r.len().min(2) - 1][start..end]];
+                    self.ab
+                        .process_with_reference(&dry[..used], pass, Some(&slices[..used]));
+                }
+                _ => self.ab.process(&dry[..used], pass),
+            }
             start = end;
         }
     }

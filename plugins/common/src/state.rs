@@ -11,12 +11,18 @@ use nice_plug::plugin::ParamValue;
 use nice_plug::prelude::{ParamPtr, Params, PluginState};
 
 /// What a persisted field holds (its JSON type, as nice-plug stores it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub enum Field {
     /// A string (stored as a JSON string).
     Text,
     /// An unsigned whole number.
     Number,
+    /// Any JSON the check accepts (a structure the plugin deserialises), and what a state
+    /// without the field gets.
+    Json {
+        check: fn(&str) -> bool,
+        empty: &'static str,
+    },
 }
 
 /// What a plugin's saved state may hold.
@@ -67,6 +73,7 @@ pub fn vet_state(
         let ok = match kind {
             Field::Text => serde_json::from_str::<String>(json).is_ok(),
             Field::Number => serde_json::from_str::<u32>(json).is_ok(),
+            Field::Json { check, .. } => check(json),
         };
         if !ok {
             return Err(format!("field {name:?} is not a {kind:?} field: {json:?}"));
@@ -89,6 +96,7 @@ pub fn vet_state(
             let empty = match kind {
                 Field::Text => "\"\"",
                 Field::Number => "0",
+                Field::Json { empty, .. } => empty,
             };
             state.fields.insert((*name).to_owned(), empty.to_owned());
         }

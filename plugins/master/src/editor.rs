@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 mod panels;
 mod presets;
+mod reference_panel;
 use std::sync::atomic::Ordering;
 
 /// A checkbox for a bool parameter, as one host gesture.
@@ -57,15 +58,17 @@ enum Module {
     Stereo,
     Limiter,
     Output,
+    Reference,
 }
 
-const MODULES: [(Module, &str); 6] = [
+const MODULES: [(Module, &str); 7] = [
     (Module::Input, "Input"),
     (Module::Eq, "EQ"),
     (Module::Comp, "Compressor"),
     (Module::Stereo, "Stereo"),
     (Module::Limiter, "Limiter"),
     (Module::Output, "Output"),
+    (Module::Reference, "Reference"),
 ];
 
 /// A drop-down for an enum parameter, as one host gesture.
@@ -112,6 +115,7 @@ pub struct MasterEditor {
     file_action: Option<FileAction>,
     file_path: String,
     file_message: String,
+    reference: reference_panel::ReferenceUi,
 }
 
 impl Drop for MasterEditor {
@@ -166,6 +170,7 @@ pub fn create(
             file_action: None,
             file_path: default_settings_path(),
             file_message: String::new(),
+            reference: Default::default(),
         },
     )
 }
@@ -190,6 +195,7 @@ fn module_on(p: &MasterParams, m: Module) -> bool {
         Module::Output => {
             p.output_gain_db.value() != 0.0 || p.dither.value() != crate::DitherChoice::Off
         }
+        Module::Reference => p.ab.value() == AbChoice::Reference,
     }
 }
 
@@ -424,6 +430,7 @@ impl NiceEguiApp for MasterEditor {
                             panels::limiter_panel(ui, &setter, &p, &self.limiter_history)
                         }
                         Module::Output => panels::output_panel(ui, &setter, &p),
+                        Module::Reference => self.reference.show(ui, &setter, &p, &self.shared),
                     });
                 ui.add_space(8.0);
                 loudness_row(ui, "Input", &self.shared.input_loudness);

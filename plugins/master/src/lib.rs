@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 mod editor;
 mod params;
+pub mod reference;
 
 pub use params::*;
 
@@ -87,6 +88,10 @@ pub struct MasterShared {
     pub meters_reset: AtomicBool,
     /// Display spectra before and after the EQ (dB per band, see `lathe_dsp::spectrum`).
     pub spectrum: [[AtomicF32; spectrum::BANDS]; 2],
+    /// Reference records: loader, hand-off queues, status per slot.
+    pub references: Arc<reference::References>,
+    /// Gain the Reference choice applies now (dB).
+    pub reference_gain_db: AtomicF32,
 }
 
 /// The plugin instance.
@@ -110,6 +115,8 @@ impl Default for MasterShared {
             spectrum: std::array::from_fn(|_| {
                 std::array::from_fn(|_| AtomicF32::new(spectrum::FLOOR_DB))
             }),
+            references: Arc::new(reference::References::default()),
+            reference_gain_db: AtomicF32::new(0.0),
         }
     }
 }
@@ -131,6 +138,8 @@ pub struct LatheMaster {
     /// buffer for them.
     spectra: [Spectrum; 2],
     mono: Vec<f32>,
+    /// Plays the reference loops (the A/B's Reference choice).
+    player: lathe_dsp::reference::ReferencePlayer,
 }
 
 /// What the plugin listens to inside the chain: meters, spectra, peaks (while the editor is
@@ -292,6 +301,7 @@ impl Default for LatheMaster {
             meters: [ChainMeter::new(48_000.0, 2), ChainMeter::new(48_000.0, 2)],
             spectra: [Spectrum::new(48_000.0), Spectrum::new(48_000.0)],
             mono: vec![0.0; lathe_dsp::master::PASS_FRAMES],
+            player: Default::default(),
         }
     }
 }
@@ -319,9 +329,18 @@ impl Plugin for LatheMaster {
         use lathe_plugin_common::state::{Field, Layout};
         let scratch = MasterParams::default();
         let layout = Layout {
-            fields: &[("state-version", Field::Number)],
-            // The host bypass came after state layout 1 was first saved.
-            optional: &["bypass"],
+            fields: &[
+                ("state-version", Field::Number),
+                (
+                    "references",
+                    Field::Json {
+                        check: reference::valid_slots_json,
+                        empty: "[]",
+                    },
+                ),
+            ],
+            // The host bypass and the reference came after state layout 1 was first saved.
+            optional: &["bypass", "ref_slot", "ref_match", "ref_sync"],
             max_version: STATE_VERSION,
         };
         if lathe_plugin_common::state::vet_state(state, &scratch, &layout).is_err() {
@@ -360,6 +379,29 @@ impl Plugin for LatheMaster {
             return false;
         };
         self.chain = chain;
+        // References at this rate: loops at another rate are dropped here (not on the audio
+        // thread) and reloaded; the loader skips slots already loaded at this rate.
+        self.shared.references.collect_retired();
+        self.player
+            .prepare(buffer_config.max_buffer_size.clamp(1, 1 << 20) as usize);
+        for slot in 0..reference::SLOTS {
+            if self
+                .player
+                .get(slot)
+                .is_some_and(|l| l.audio.sample_rate_hz != sr)
+            {
+                drop(self.player.take(slot));
+            }
+        }
+        let slots = self
+            .params
+            .references
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        for (slot, state) in slots.into_iter().enumerate().take(reference::SLOTS) {
+            self.shared.references.ensure(slot, state, sr);
+        }
         self.meters = [ChainMeter::new(sr, channels), ChainMeter::new(sr, channels)];
         self.spectra = [Spectrum::new(sr), Spectrum::new(sr)];
         self.latency_samples = self.chain.latency_samples();
@@ -408,6 +450,31 @@ impl Plugin for LatheMaster {
         if self.shared.meters_reset.swap(false, Ordering::Acquire) {
             self.meters.iter_mut().for_each(ChainMeter::reset);
         }
+        // References: take finished loops (while there is room to hand back the ones they
+        // replace: nothing is freed here), render the chosen slot's loop.
+        let refs = &self.shared.references;
+        while !refs.retired.is_full() {
+            let Some(new) = refs.incoming.pop() else {
+                break;
+            };
+            if let Some(old) = self.player.replace(new) {
+                // Cannot fail: checked for room above, and only this thread pushes.
+                let _ = refs.retired.push(old);
+            }
+        }
+        let slot = (self.params.ref_slot.value().clamp(1, 4) - 1) as usize;
+        let loop_lufs = self.player.get(slot).map_or(f64::NAN, |l| l.loop_lufs);
+        self.chain
+            .set_reference(loop_lufs, self.params.ref_match.value().mode());
+        let transport = context.transport();
+        let song = if self.params.ref_sync.value() && transport.playing {
+            transport.pos_samples()
+        } else {
+            None
+        };
+        let frames = buffer.samples();
+        let channels = buffer.channels();
+        let reference = self.player.render(slot, frames, channels, song);
         let mut taps = PluginTaps {
             shared: &self.shared,
             metering,
@@ -416,7 +483,14 @@ impl Plugin for LatheMaster {
             mono: &mut self.mono,
             learning: &mut self.learning,
         };
-        self.chain.process_with_taps(buffer.as_slice(), &mut taps);
+        self.chain.process_with_reference(
+            buffer.as_slice(),
+            &mut taps,
+            reference.as_ref().map(|r| &r[..]),
+        );
+        self.shared
+            .reference_gain_db
+            .store(self.chain.reference_gain_db() as f32, Ordering::Relaxed);
         self.shared
             .ab_offset_lu
             .store(self.chain.ab_offset_lu() as f32, Ordering::Relaxed);

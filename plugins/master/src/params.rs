@@ -27,6 +27,10 @@ pub enum AbChoice {
     #[id = "delta"]
     #[name = "Delta"]
     Delta,
+    /// The selected reference's loop, level-matched to the processed signal.
+    #[id = "reference"]
+    #[name = "Reference"]
+    Reference,
 }
 
 impl AbChoice {
@@ -35,6 +39,29 @@ impl AbChoice {
             Self::Processed => Listen::Processed,
             Self::Bypass => Listen::MatchedBypass,
             Self::Delta => Listen::Delta,
+            Self::Reference => Listen::Reference,
+        }
+    }
+}
+
+/// How the reference is level-matched.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefMatchChoice {
+    /// The loop's integrated loudness against the master's integrated loudness.
+    #[id = "integrated"]
+    #[name = "Integrated"]
+    Integrated,
+    /// Both short-term (3 s), smoothed.
+    #[id = "short_term"]
+    #[name = "Short-term"]
+    ShortTerm,
+}
+
+impl RefMatchChoice {
+    pub fn mode(self) -> lathe_dsp::ab::RefMatch {
+        match self {
+            Self::Integrated => lathe_dsp::ab::RefMatch::Integrated,
+            Self::ShortTerm => lathe_dsp::ab::RefMatch::ShortTerm,
         }
     }
 }
@@ -497,6 +524,18 @@ pub struct MasterParams {
     /// First-order noise shaping of the dither.
     #[id = "noise_shaping"]
     pub noise_shaping: BoolParam,
+    /// Which reference slot (1–4) the A/B's Reference choice plays.
+    #[id = "ref_slot"]
+    pub ref_slot: IntParam,
+    /// How the reference is level-matched to the processed signal.
+    #[id = "ref_match"]
+    pub ref_match: EnumParam<RefMatchChoice>,
+    /// The reference loop follows the host's transport (else it runs free).
+    #[id = "ref_sync"]
+    pub ref_sync: BoolParam,
+    /// The reference slots: files and loops (not the audio).
+    #[persist = "references"]
+    pub references: std::sync::RwLock<Vec<crate::reference::SlotState>>,
     /// Layout version of the saved state ([`STATE_VERSION`]); older states are migrated in
     /// [`migrate_state`] before they load.
     #[persist = "state-version"]
@@ -628,6 +667,10 @@ impl Default for MasterParams {
             .with_value_to_string(formatters::v2s_f32_rounded(2)),
             dither: EnumParam::new("Dither", DitherChoice::Off),
             noise_shaping: BoolParam::new("Noise Shaping", false),
+            ref_slot: IntParam::new("Ref Slot", 1, IntRange::Linear { min: 1, max: 4 }),
+            ref_match: EnumParam::new("Ref Match", RefMatchChoice::Integrated),
+            ref_sync: BoolParam::new("Ref Sync", true),
+            references: std::sync::RwLock::new(vec![Default::default(); crate::reference::SLOTS]),
             state_version: AtomicU32::new(STATE_VERSION),
         }
     }
@@ -752,7 +795,7 @@ mod tests {
         let map: Vec<_> = params
             .param_map()
             .into_iter()
-            .filter(|(id, _, _)| id != "bypass")
+            .filter(|(id, _, _)| id != "bypass" && !id.starts_with("ref_"))
             .collect();
         let table = specs();
         let names: Vec<String> = map

@@ -22,6 +22,7 @@
 
 mod checks;
 mod host;
+mod reference;
 mod robust;
 mod session;
 mod soak;
@@ -123,6 +124,18 @@ fn run() -> Result<i32> {
             );
             println!("{} passed, {} failed", report.passed, report.failed);
             Ok(if report.failed == 0 { 0 } else { 1 })
+        }
+        "reference" => {
+            let [path, reference, music] = positional.as_slice() else {
+                bail!("reference takes <plugin.clap> <reference.wav> <music.wav>");
+            };
+            println!("== Reference records: {path}");
+            reference::run(
+                &PathBuf::from(path),
+                &id,
+                &PathBuf::from(reference),
+                &PathBuf::from(music),
+            )
         }
         "soak" => {
             let [path, wav] = positional.as_slice() else {

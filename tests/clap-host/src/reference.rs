@@ -1,0 +1,216 @@
+//! Lathe Master's reference records, as a host drives them (`lathe-clap-host reference`): a
+//! state naming a reference file and its loop loads it off the audio thread; the A/B's
+//! Reference choice plays the loop, level-matched to the processed signal; missing files and
+//! emptied slots are silent, never a failure. Judged with libebur128 (the `ebur128` crate), not
+//! Lathe's meters. Run on the allocation-checked bundle too: nothing of the reference
+//! machinery may allocate on the audio thread.
+
+use crate::host::{Bundle, ParamChange, Plugin};
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use std::path::Path;
+
+fn read_wav(path: &Path) -> Result<(u32, Vec<Vec<f32>>)> {
+    let mut r = hound::WavReader::open(path).with_context(|| path.display().to_string())?;
+    let spec = r.spec();
+    let ch = usize::from(spec.channels);
+    let samples: Vec<f32> = match spec.sample_format {
+        hound::SampleFormat::Float => r.samples::<f32>().collect::<Result<_, _>>()?,
+        hound::SampleFormat::Int => {
+            let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
+            r.samples::<i32>()
+                .map(|s| s.map(|v| v as f32 * scale))
+                .collect::<Result<_, _>>()?
+        }
+    };
+    let mut planar = vec![Vec::with_capacity(samples.len() / ch); ch];
+    for frame in samples.chunks_exact(ch) {
+        for (c, &s) in frame.iter().enumerate() {
+            planar[c].push(s);
+        }
+    }
+    if planar.len() == 1 {
+        planar.push(planar[0].clone());
+    }
+    planar.truncate(2);
+    Ok((spec.sample_rate, planar))
+}
+
+/// Integrated loudness by libebur128.
+fn integrated(rate: u32, x: &[&[f32]]) -> Result<f64> {
+    let mut m = ebur128::EbuR128::new(x.len() as u32, rate, ebur128::Mode::I)?;
+    m.add_frames_planar_f32(x)?;
+    Ok(m.loudness_global()?)
+}
+
+fn blob(value: &Value) -> Vec<u8> {
+    let json = serde_json::to_vec(value).expect("JSON serialises");
+    let mut b = (json.len() as u64).to_le_bytes().to_vec();
+    b.extend_from_slice(&json);
+    b
+}
+
+/// The plugin's state with `references` set.
+fn with_references(p: &mut Plugin, slots: &Value) -> Result<Vec<u8>> {
+    let own = p.save_state()?;
+    let mut v: Value = serde_json::from_slice(&own[8..])?;
+    v["fields"]["references"] = Value::String(slots.to_string());
+    Ok(blob(&v))
+}
+
+fn param(p: &mut Plugin, name: &str, text: &str) -> Result<(u32, f64)> {
+    let desc = p
+        .params()?
+        .into_iter()
+        .find(|d| d.name == name)
+        .with_context(|| format!("no parameter {name:?}"))?;
+    Ok((desc.id, p.text_to_value(desc.id, text)?))
+}
+
+pub fn run(plugin: &Path, id: &str, reference: &Path, music: &Path) -> Result<i32> {
+    let bundle = Bundle::load(plugin)?;
+    let (ref_rate, ref_audio) = read_wav(reference)?;
+    let (rate, music) = read_wav(music)?;
+    if ref_rate != rate {
+        bail!("give a reference at the music's rate ({rate} Hz), so no resampling is judged");
+    }
+    let sr = f64::from(rate);
+    let (loop_start, loop_end) = (5.0f64, 15.0f64);
+    let (a, b) = (
+        (loop_start * sr).round() as usize,
+        (loop_end * sr).round() as usize,
+    );
+    let ref_loop: Vec<&[f32]> = ref_audio.iter().map(|c| &c[a..b]).collect();
+    let loop_lufs = integrated(rate, &ref_loop)?;
+    let mut failures = 0;
+    let mut check = |what: String, ok: bool| {
+        println!("  {what}: {}", if ok { "ok" } else { "FAILED" });
+        if !ok {
+            failures += 1;
+        }
+    };
+
+    // 1. Processed: the master's integrated loudness, by libebur128.
+    let mut p = bundle.instantiate(id)?;
+    let (processed, _) = p.render(sr, 512, &music, &[], || 512)?;
+    let out: Vec<&[f32]> = processed.iter().map(|c| &c[..]).collect();
+    let master_lufs = integrated(rate, &out)?;
+
+    // 2. A state naming the reference and its loop; A/B on Reference.
+    let mut p = bundle.instantiate(id)?;
+    let state = with_references(
+        &mut p,
+        &json!([{ "path": reference.to_string_lossy(), "loop_start_s": loop_start, "loop_end_s": loop_end }]),
+    )?;
+    p.load_state(&state)?;
+    let ab = param(&mut p, "A/B", "Reference")?;
+    p.set_params(&[ab])?;
+    // The first activation starts the loader; give it time, then play.
+    let short = vec![vec![0.0f32; 4096]; 2];
+    p.render(sr, 512, &short, &[], || 512)?;
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let (heard, _) = p.render(sr, 512, &music, &[], || 512)?;
+    // What the loop was played at: over the last second, the least-squares gain of the output
+    // against the loop (free-running from the activation's first sample).
+    let n = heard[0].len();
+    let len = b - a;
+    let (mut num, mut den, mut err) = (0.0f64, 0.0f64, 0.0f64);
+    for i in n - rate as usize..n {
+        for c in 0..2 {
+            let r = f64::from(ref_loop[c][i % len]);
+            num += f64::from(heard[c][i]) * r;
+            den += r * r;
+        }
+    }
+    let g = num / den.max(1e-30);
+    for i in n - rate as usize..n {
+        for c in 0..2 {
+            let r = f64::from(ref_loop[c][i % len]);
+            err = err.max((f64::from(heard[c][i]) - g * r).abs());
+        }
+    }
+    let gain_db = 20.0 * g.max(1e-12).log10();
+    let matched = loop_lufs + gain_db;
+    check(
+        format!(
+            "Reference plays the loop (largest deviation from loop × gain over the last second {err:.1e})"
+        ),
+        g > 0.0 && err < 1e-3,
+    );
+    check(
+        format!(
+            "level match (integrated): loop {loop_lufs:.2} LUFS played at {gain_db:+.2} dB = {matched:.2} LUFS; the master reads {master_lufs:.2} LUFS (libebur128); within 0.1 LU"
+        ),
+        (matched - master_lufs).abs() <= 0.1,
+    );
+
+    // 3. Switching Processed → Reference → Processed mid-stream is a crossfade, no jump.
+    let mut p = bundle.instantiate(id)?;
+    p.load_state(&state)?;
+    let processed_choice = param(&mut p, "A/B", "Processed")?;
+    p.render(sr, 512, &short, &[], || 512)?;
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let changes = [
+        ParamChange {
+            frame: 5 * u64::from(rate),
+            id: ab.0,
+            value: ab.1,
+        },
+        ParamChange {
+            frame: 10 * u64::from(rate),
+            id: processed_choice.0,
+            value: processed_choice.1,
+        },
+    ];
+    let (switched, _) = p.render(sr, 512, &music, &changes, || 512)?;
+    let jump = switched
+        .iter()
+        .flat_map(|c| c.windows(2).map(|w| (w[1] - w[0]).abs()))
+        .fold(0.0f32, f32::max);
+    let music_jump = processed
+        .iter()
+        .flat_map(|c| c.windows(2).map(|w| (w[1] - w[0]).abs()))
+        .fold(0.0f32, f32::max);
+    let ref_jump = ref_loop
+        .iter()
+        .flat_map(|c| c.windows(2).map(|w| (w[1] - w[0]).abs()))
+        .fold(0.0f32, f32::max)
+        * g as f32;
+    check(
+        format!(
+            "switching to Reference and back crossfades: largest sample step {jump:.3} (processed music {music_jump:.3}, the loop at its gain {ref_jump:.3})"
+        ),
+        jump <= 1.05 * music_jump.max(ref_jump),
+    );
+
+    // 4. A missing file and an emptied slot: loads, plays silence, no failure.
+    let mut p = bundle.instantiate(id)?;
+    let missing = with_references(
+        &mut p,
+        &json!([{ "path": "/nonexistent/lathe/ref.wav", "loop_start_s": 0.0, "loop_end_s": 0.0 }]),
+    )?;
+    p.load_state(&missing)?;
+    p.set_params(&[ab])?;
+    p.render(sr, 512, &short, &[], || 512)?;
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (silent, _) = p.render(
+        sr,
+        512,
+        &music[..]
+            .iter()
+            .map(|c| c[..(2 * rate) as usize].to_vec())
+            .collect::<Vec<_>>(),
+        &[],
+        || 512,
+    )?;
+    let peak = silent.iter().flatten().fold(0.0f32, |m, x| m.max(x.abs()));
+    check(
+        format!("a missing reference file: the state loads, Reference is silent (peak {peak:.1e})"),
+        peak == 0.0,
+    );
+    if failures > 0 {
+        println!("{failures} reference check(s) failed");
+        return Ok(1);
+    }
+    Ok(0)
+}
