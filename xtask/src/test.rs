@@ -122,6 +122,27 @@ fn clap_checks(host: &Path, dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Lathe Master's reference records in the project's CLAP host: a released track as the
+/// reference (its loop from the state), another as the music; level match judged by libebur128.
+fn reference_checks(host: &Path, dir: &Path) -> Result<()> {
+    let tracks = crate::music::fetch()?;
+    let pick = |name: &str| {
+        tracks
+            .iter()
+            .find(|t| t.to_string_lossy().contains(name))
+            .cloned()
+            .with_context(|| format!("no {name} track"))
+    };
+    run_cmd(
+        Command::new(host)
+            .arg("reference")
+            .arg(dir.join("Lathe Master.clap"))
+            .args(["--id", "audio.lathe.master"])
+            .arg(pick("metal")?)
+            .arg(pick("electronic")?),
+    )
+}
+
 /// The non-default setting of the committed state fixtures (also in tests/vst3/test_vst3.py).
 const FIXTURE_SETS: &[&str] = &[
     "Input Gain=1.5",
@@ -392,6 +413,17 @@ pub fn run(args: &[String]) -> Result<()> {
             )
         });
     }
+    for (ok, dir, label) in [
+        (release_ok, &release_dir, "release"),
+        (alloc_ok, &alloc_dir, "allocation-checked debug"),
+    ] {
+        if ok {
+            steps.step(
+                &format!("CLAP host: Lathe Master reference records, {label} bundle"),
+                || reference_checks(host.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?, dir),
+            );
+        }
+    }
 
     for (ok, dir, label) in [
         (release_ok, &release_dir, "release"),
@@ -518,6 +550,26 @@ pub fn run(args: &[String]) -> Result<()> {
                 })
                 .with_context(|| format!("{name} editor"))?;
             }
+            // Lathe Master's Reference panel with a released track loaded (resampled from
+            // 44.1 to 48 kHz by the loader) and the A/B on Reference.
+            let tracks = crate::music::fetch()?;
+            let reference = tracks
+                .iter()
+                .find(|t| t.to_string_lossy().contains("metal"))
+                .context("no metal track")?;
+            retry_once(|| {
+                run_cmd(
+                    Command::new(python)
+                        .arg(root.join("tests/vst3/editor_screenshot.py"))
+                        .arg(release_dir.join("Lathe Master.vst3"))
+                        .arg(shots.join("lathe-master-reference.png"))
+                        .arg("Lathe Master")
+                        .args(["a_b=Reference", "--expect", "LUFS", "--expect", "loop"])
+                        .env("LATHE_MASTER_REFERENCE_DEMO", reference)
+                        .env("DISPLAY", &display.name),
+                )
+            })
+            .context("Lathe Master's Reference panel")?;
             session_screenshot(
                 host.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?,
                 python,

@@ -153,6 +153,11 @@ pub fn create(
         .with_resize_hint(
             ResizeHint::resizable().with_min_logical_size(LogicalSize::new(560.0, 480.0)),
         );
+    // Screenshot and demo hook: open on the Reference panel with this file in slot 1 (the
+    // README's screenshot is taken so; pedalboard cannot type into the editor).
+    let demo_reference = std::env::var("LATHE_MASTER_REFERENCE_DEMO")
+        .ok()
+        .filter(|p| !p.is_empty());
     create_egui_editor(
         state,
         repaint,
@@ -163,14 +168,18 @@ pub fn create(
             gui: None,
             input: Default::default(),
             output: Default::default(),
-            module: Module::Eq,
+            module: if demo_reference.is_some() {
+                Module::Reference
+            } else {
+                Module::Eq
+            },
             limiter_history: VecDeque::with_capacity(panels::HISTORY_FRAMES),
             comp_history: VecDeque::with_capacity(panels::HISTORY_FRAMES),
             learn: presets::LearnState::default(),
             file_action: None,
             file_path: default_settings_path(),
             file_message: String::new(),
-            reference: Default::default(),
+            reference: reference_panel::ReferenceUi::with_demo(demo_reference),
         },
     )
 }

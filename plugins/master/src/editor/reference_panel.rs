@@ -16,6 +16,8 @@ pub struct ReferenceUi {
     paths: [String; SLOTS],
     synced: bool,
     drag_from: Option<f64>,
+    /// A file to put into slot 1 when the panel first shows (the screenshot hook).
+    demo: Option<String>,
 }
 
 fn mmss(s: f64) -> String {
@@ -39,6 +41,13 @@ fn save(p: &MasterParams, slot: usize, state: SlotState) {
 }
 
 impl ReferenceUi {
+    pub fn with_demo(demo: Option<String>) -> Self {
+        Self {
+            demo,
+            ..Self::default()
+        }
+    }
+
     pub fn show(
         &mut self,
         ui: &mut egui::Ui,
@@ -57,6 +66,18 @@ impl ReferenceUi {
         }
         let slot = (p.ref_slot.value().clamp(1, 4) - 1) as usize;
         let sr = f64::from(shared.sample_rate_hz.load(Ordering::Relaxed));
+        if let Some(path) = self.demo.take()
+            && slots[0].path.is_empty()
+        {
+            let state = SlotState {
+                path,
+                loop_start_s: 5.0,
+                loop_end_s: 15.0,
+            };
+            self.paths[0].clone_from(&state.path);
+            save(p, 0, state.clone());
+            refs.load(0, state, sr);
+        }
         ui.horizontal(|ui| {
             ui.label("Reference");
             for (i, saved) in slots.iter().enumerate() {
@@ -140,12 +161,19 @@ impl ReferenceUi {
                     ui_common::ACCENT.gamma_multiply(0.25),
                 );
                 let n = overview.len().max(1);
+                let (loop_a, loop_b) = (x_of(loop_start_s), x_of(loop_end_s));
                 for (i, &(lo, hi)) in overview.iter().enumerate() {
                     let x = rect.left() + (i as f32 + 0.5) / n as f32 * rect.width();
-                    let y = |v: f32| rect.center().y - v.clamp(-1.0, 1.0) * rect.height() * 0.5;
+                    let y = |v: f32| rect.center().y - v.clamp(-1.0, 1.0) * rect.height() * 0.45;
+                    // The loop in the accent colour, the rest dimmed.
+                    let colour = if (loop_a..=loop_b).contains(&x) {
+                        ui_common::ACCENT
+                    } else {
+                        ui_common::DIM_TEXT.gamma_multiply(0.5)
+                    };
                     painter.line_segment(
                         [egui::pos2(x, y(hi)), egui::pos2(x, y(lo))],
-                        egui::Stroke::new(1.0, ui_common::DIM_TEXT),
+                        egui::Stroke::new(1.0, colour),
                     );
                 }
                 let time_at = |pos: egui::Pos2| -> f64 {
