@@ -10,28 +10,8 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
-/// 1/3-octave centres (IEC 61260, base 10: 1000 · 10^(n/10)) from 25 Hz to 20 kHz; the
-/// bands' edges are the exact centres · 10^(±1/20).
-pub fn band_centres() -> Vec<f64> {
-    (-16..=13)
-        .map(|n| 1000.0 * 10f64.powf(f64::from(n) / 10.0))
-        .collect()
-}
-
-/// The same centres by their nominal names (25, 31.5, 40 … 20000), as reported.
-pub const NOMINAL_HZ: [f64; 30] = [
-    25.0, 31.5, 40.0, 50.0, 63.0, 80.0, 100.0, 125.0, 160.0, 200.0, 250.0, 315.0, 400.0, 500.0,
-    630.0, 800.0, 1000.0, 1250.0, 1600.0, 2000.0, 2500.0, 3150.0, 4000.0, 5000.0, 6300.0, 8000.0,
-    10_000.0, 12_500.0, 16_000.0, 20_000.0,
-];
-
-/// Ranges of the width-per-band figures (Hz).
-const WIDTH_BANDS: [(&str, f64, f64); 4] = [
-    ("low", 20.0, 150.0),
-    ("low_mid", 150.0, 500.0),
-    ("mid", 500.0, 4000.0),
-    ("high", 4000.0, 20_000.0),
-];
+use lathe_dsp::band_spectrum::{BandAnalyzer, BandSpectra};
+pub use lathe_dsp::band_spectrum::{NOMINAL_HZ, WIDTH_BANDS, band_centres};
 
 /// Below this a band holds no signal (dB re full scale).
 const FLOOR_DB: f64 = -150.0;
@@ -96,116 +76,30 @@ pub fn measure(path: &Path) -> Result<Measures> {
     })
 }
 
-struct BandSpectra {
-    mid: Vec<f64>,
-    side: Vec<f64>,
-    width: Vec<f64>,
-    mid_fifths: Vec<[f64; 5]>,
-    side_fifths: Vec<[f64; 5]>,
-}
-
-/// Welch averages of the mid ((L+R)/2) and side ((L−R)/2) power spectra (Hann, 50 % overlap,
-/// ~1/3 s frames), summed into 1/3-octave bands and into the width ranges.
+/// The file's long-term mid/side band spectra ([`BandAnalyzer`]).
 fn band_spectra(path: &Path) -> Result<BandSpectra> {
     let mut file = AudioFile::open(path)?;
-    let rate = f64::from(file.sample_rate);
-    let n = ((rate / 3.0) as usize).next_power_of_two();
-    let hop = n / 2;
-    let mut planner = realfft::RealFftPlanner::<f64>::new();
-    let fft = planner.plan_fft_forward(n);
-    let window: Vec<f64> = (0..n)
-        .map(|i| 0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / n as f64).cos())
-        .collect();
-    let wsum: f64 = window.iter().sum();
-    let mut input = fft.make_input_vec();
-    let mut output = fft.make_output_vec();
-    let mut power = [vec![0.0f64; n / 2 + 1], vec![0.0f64; n / 2 + 1]];
-    // The last n samples of mid and side (rings filled in order, then slid by hop).
-    let mut buf = [Vec::with_capacity(2 * n), Vec::with_capacity(2 * n)];
-    let mut frames = 0usize;
+    let mut analyzer = BandAnalyzer::new(f64::from(file.sample_rate));
     let mut planar = vec![Vec::new(); file.channels];
-    let stereo = file.channels >= 2;
     while file.next_chunk(&mut planar)? {
         // A mono file is its own mid, with no side.
-        let right = if stereo { &planar[1] } else { &planar[0] };
-        for (&l, &r) in planar[0].iter().zip(right) {
-            let (l, r) = (f64::from(l), f64::from(r));
-            buf[0].push(0.5 * (l + r));
-            buf[1].push(0.5 * (l - r));
-        }
-        while buf[0].len() >= n {
-            for (k, b) in buf.iter().enumerate() {
-                for ((x, &s), &w) in input.iter_mut().zip(&b[..n]).zip(&window) {
-                    *x = s * w;
-                }
-                if fft.process(&mut input, &mut output).is_ok() {
-                    for (p, o) in power[k].iter_mut().zip(&output) {
-                        *p += o.norm_sqr();
-                    }
-                }
-            }
-            frames += 1;
-            for b in &mut buf {
-                b.drain(..hop);
-            }
-        }
+        let right = if planar.len() >= 2 {
+            &planar[1]
+        } else {
+            &planar[0]
+        };
+        analyzer.push(&planar[0], right);
     }
-    if frames == 0 {
-        bail!("too short to compare (under {:.2} s)", n as f64 / rate);
-    }
-    // A full-scale sine gives |X| = wsum / 2 at its bin (Hann: energy over ~1.5 bins; the same
-    // in every file, so differences are exact).
-    let reference = (wsum / 2.0).powi(2) * frames as f64;
-    let bin_hz = rate / n as f64;
-    let sum = |p: &[f64], lo: f64, hi: f64| -> f64 {
-        let a = (lo / bin_hz).ceil() as usize;
-        let b = ((hi / bin_hz).ceil() as usize).min(p.len());
-        if a >= b {
-            // Narrower than a bin: the nearest bin, scaled to the band's width.
-            let k = ((lo * hi).sqrt() / bin_hz).round() as usize;
-            return p.get(k).copied().unwrap_or(0.0) * (hi - lo) / bin_hz / reference;
-        }
-        p[a..b].iter().sum::<f64>() / reference
-    };
-    let bands = |p: &[f64]| -> Vec<f64> {
-        band_centres()
-            .iter()
-            .map(|&c| {
-                let (lo, hi) = (c / 10f64.powf(0.05), c * 10f64.powf(0.05));
-                if hi > rate / 2.0 { 0.0 } else { sum(p, lo, hi) }
-            })
-            .collect()
-    };
-    let width = WIDTH_BANDS
-        .iter()
-        .map(|&(_, lo, hi)| {
-            let hi = hi.min(rate / 2.0);
-            let m = sum(&power[0], lo, hi);
-            if m > 0.0 {
-                sum(&power[1], lo, hi) / m
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    let fifths = |p: &[f64]| -> Vec<[f64; 5]> {
-        band_centres()
-            .iter()
-            .map(|&c| {
-                std::array::from_fn(|j| {
-                    let lo = c * 10f64.powf((j as f64 - 2.5) / 50.0);
-                    let hi = c * 10f64.powf((j as f64 - 1.5) / 50.0);
-                    if hi > rate / 2.0 { 0.0 } else { sum(p, lo, hi) }
-                })
-            })
-            .collect()
-    };
-    Ok(BandSpectra {
-        mid: bands(&power[0]),
-        side: bands(&power[1]),
-        width,
-        mid_fifths: fifths(&power[0]),
-        side_fifths: fifths(&power[1]),
+    analyzer.result().with_context(|| {
+        format!(
+            "too short to compare (under {:.2} s)",
+            (f64::from(file.sample_rate) / 3.0)
+                .ceil()
+                .log2()
+                .ceil()
+                .exp2()
+                / f64::from(file.sample_rate)
+        )
     })
 }
 

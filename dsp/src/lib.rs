@@ -7,6 +7,7 @@
 pub mod ab;
 pub mod analyzer;
 pub mod ballistics;
+pub mod band_spectrum;
 pub mod compressor;
 pub mod denormal;
 pub mod dither;

@@ -267,6 +267,7 @@ impl NiceEguiApp for MasterEditor {
             &mut self.comp_history,
             self.shared.comp_gr_db.swap(0.0, Ordering::Relaxed),
         );
+        self.reference.collect(&self.shared);
         let Some(gui) = self.gui.clone() else {
             return;
         };
@@ -439,7 +440,9 @@ impl NiceEguiApp for MasterEditor {
                             panels::limiter_panel(ui, &setter, &p, &self.limiter_history)
                         }
                         Module::Output => panels::output_panel(ui, &setter, &p),
-                        Module::Reference => self.reference.show(ui, &setter, &p, &self.shared),
+                        Module::Reference => {
+                            self.reference.show(ui, &setter, &gui, &p, &self.shared)
+                        }
                     });
                 ui.add_space(8.0);
                 loudness_row(ui, "Input", &self.shared.input_loudness);

@@ -55,6 +55,29 @@ impl LearnBuffer {
     }
 }
 
+/// Frames per analysis chunk.
+pub const CHUNK_FRAMES: usize = 4096;
+
+/// Audio for the editor's long-term spectra (the reference comparison): the chain's input to
+/// the EQ and its output, left and right. Allocated by the editor, filled by the audio thread,
+/// passed back and forth through lock-free queues.
+pub struct AnalysisChunk {
+    pub pre_eq: [Vec<f32>; 2],
+    pub output: [Vec<f32>; 2],
+    /// Frames filled.
+    pub frames: usize,
+}
+
+impl Default for AnalysisChunk {
+    fn default() -> Self {
+        Self {
+            pre_eq: [vec![0.0; CHUNK_FRAMES], vec![0.0; CHUNK_FRAMES]],
+            output: [vec![0.0; CHUNK_FRAMES], vec![0.0; CHUNK_FRAMES]],
+            frames: 0,
+        }
+    }
+}
+
 /// State shared between the audio thread and the editor. Audio → editor only; the editor talks
 /// back through parameters.
 pub struct MasterShared {
@@ -92,9 +115,16 @@ pub struct MasterShared {
     pub references: Arc<reference::References>,
     /// Gain the Reference choice applies now (dB).
     pub reference_gain_db: AtomicF32,
+    /// Output loudness range (LU) and maximum short-term loudness (LUFS) since the meters' reset.
+    pub output_range: [AtomicF32; 2],
+    /// Analysis chunks: empty ones from the editor, filled ones back.
+    pub analysis_empty: ArrayQueue<Box<AnalysisChunk>>,
+    pub analysis_full: ArrayQueue<Box<AnalysisChunk>>,
 }
 
-/// The plugin instance.
+/// Analysis chunks in circulation (~2.7 s at 48 kHz).
+pub const ANALYSIS_CHUNKS: usize = 32;
+
 impl Default for MasterShared {
     fn default() -> Self {
         Self {
@@ -117,6 +147,9 @@ impl Default for MasterShared {
             }),
             references: Arc::new(reference::References::default()),
             reference_gain_db: AtomicF32::new(0.0),
+            output_range: Default::default(),
+            analysis_empty: ArrayQueue::new(ANALYSIS_CHUNKS),
+            analysis_full: ArrayQueue::new(ANALYSIS_CHUNKS),
         }
     }
 }
@@ -140,6 +173,8 @@ pub struct LatheMaster {
     mono: Vec<f32>,
     /// Plays the reference loops (the A/B's Reference choice).
     player: lathe_dsp::reference::ReferencePlayer,
+    /// The analysis chunk being filled.
+    analysis: Option<Box<AnalysisChunk>>,
 }
 
 /// What the plugin listens to inside the chain: meters, spectra, peaks (while the editor is
@@ -151,6 +186,7 @@ struct PluginTaps<'a> {
     spectra: &'a mut [Spectrum; 2],
     mono: &'a mut [f32],
     learning: &'a mut Option<Box<LearnBuffer>>,
+    analysis: &'a mut Option<Box<AnalysisChunk>>,
 }
 
 impl PluginTaps<'_> {
@@ -208,6 +244,54 @@ impl PluginTaps<'_> {
     }
 }
 
+impl PluginTaps<'_> {
+    /// Copies a pass into the analysis chunk (the EQ's input, then the output of the same
+    /// pass); a full chunk goes to the editor and an empty one is taken. No chunk to hand: the
+    /// audio is skipped (the editor is behind), never waited for.
+    fn capture(&mut self, pass: &[&mut [f32]], pre_eq: bool) {
+        let n = pass.first().map_or(0, |c| c.len());
+        if pre_eq {
+            if self
+                .analysis
+                .as_ref()
+                .is_some_and(|c| c.frames + n > CHUNK_FRAMES)
+                && let Some(full) = self.analysis.take()
+                && let Err(back) = self.shared.analysis_full.push(full)
+            {
+                *self.analysis = Some(back);
+                if let Some(c) = self.analysis.as_mut() {
+                    c.frames = 0;
+                }
+            }
+            if self.analysis.is_none() {
+                *self.analysis = self.shared.analysis_empty.pop();
+                if let Some(c) = self.analysis.as_mut() {
+                    c.frames = 0;
+                }
+            }
+        }
+        let Some(chunk) = self.analysis.as_mut() else {
+            return;
+        };
+        if n > CHUNK_FRAMES - chunk.frames {
+            return;
+        }
+        let at = chunk.frames;
+        let dest = if pre_eq {
+            &mut chunk.pre_eq
+        } else {
+            &mut chunk.output
+        };
+        for (c, d) in dest.iter_mut().enumerate() {
+            let src = &pass[c.min(pass.len() - 1)];
+            d[at..at + n].copy_from_slice(&src[..n]);
+        }
+        if !pre_eq {
+            chunk.frames += n;
+        }
+    }
+}
+
 impl Taps for PluginTaps<'_> {
     fn input(&mut self, pass: &[&mut [f32]]) {
         if self.metering {
@@ -222,6 +306,7 @@ impl Taps for PluginTaps<'_> {
     fn pre_eq(&mut self, pass: &[&mut [f32]]) {
         if self.metering {
             self.feed_spectrum(0, pass);
+            self.capture(pass, true);
         }
     }
 
@@ -233,6 +318,7 @@ impl Taps for PluginTaps<'_> {
 
     fn output(&mut self, pass: &[&mut [f32]]) {
         if self.metering {
+            self.capture(pass, false);
             for (ch, block) in pass.iter().enumerate() {
                 self.shared.output_peak[ch].publish(block_peak(block));
             }
@@ -273,6 +359,12 @@ impl ChainMeter {
         }
     }
 
+    fn publish_range(&self, out: &[AtomicF32; 2]) {
+        let r = self.loudness.reading();
+        out[0].store(r.loudness_range_lu as f32, Ordering::Relaxed);
+        out[1].store(r.short_term_max_lufs as f32, Ordering::Relaxed);
+    }
+
     fn publish(&self, out: &[AtomicF32; 4]) {
         let l = &self.loudness;
         out[0].store(l.momentary_lufs() as f32, Ordering::Relaxed);
@@ -302,6 +394,7 @@ impl Default for LatheMaster {
             spectra: [Spectrum::new(48_000.0), Spectrum::new(48_000.0)],
             mono: vec![0.0; lathe_dsp::master::PASS_FRAMES],
             player: Default::default(),
+            analysis: None,
         }
     }
 }
@@ -482,6 +575,7 @@ impl Plugin for LatheMaster {
             spectra: &mut self.spectra,
             mono: &mut self.mono,
             learning: &mut self.learning,
+            analysis: &mut self.analysis,
         };
         self.chain.process_with_reference(
             buffer.as_slice(),
@@ -509,6 +603,7 @@ impl Plugin for LatheMaster {
             }
             self.meters[0].publish(&self.shared.input_loudness);
             self.meters[1].publish(&self.shared.output_loudness);
+            self.meters[1].publish_range(&self.shared.output_range);
             self.repaint.request_repaint();
         }
         ProcessStatus::Normal

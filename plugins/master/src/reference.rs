@@ -49,8 +49,96 @@ pub enum SlotStatus {
         /// Min/max per column of the whole file, for the waveform.
         overview: Arc<Vec<(f32, f32)>>,
         audio: Arc<ReferenceAudio>,
+        /// The loop's measures, for the comparison and Match.
+        stats: Arc<Stats>,
     },
     Failed(String),
+}
+
+/// What the comparison shows of a signal (the master or a reference loop).
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    pub integrated_lufs: f64,
+    pub loudness_range_lu: f64,
+    pub short_term_max_lufs: f64,
+    pub true_peak_dbtp: f64,
+    pub crest_db: f64,
+    pub correlation: f64,
+    pub spectra: lathe_dsp::band_spectrum::BandSpectra,
+}
+
+impl Stats {
+    /// Measures frames `start..end` of `audio`.
+    pub fn of(audio: &ReferenceAudio, start: usize, end: usize) -> Self {
+        let end = end.min(audio.frames());
+        let start = start.min(end);
+        let (l, r) = (
+            &audio.channels[0][start..end],
+            &audio.channels[1][start..end],
+        );
+        let sr = audio.sample_rate_hz;
+        let mut meter = lathe_dsp::loudness::LoudnessMeter::new(sr, 2);
+        meter.process(&[l, r]);
+        let reading = meter.reading();
+        let mut tp = 0.0f32;
+        for x in [l, r] {
+            let mut m = lathe_dsp::true_peak::TruePeakMeter::new(sr);
+            tp = tp.max(m.process(x));
+        }
+        let mut bands = lathe_dsp::band_spectrum::BandAnalyzer::new(sr);
+        bands.push(l, r);
+        let mut sums = Sums::default();
+        sums.add(l, r);
+        Self {
+            integrated_lufs: reading.integrated_lufs,
+            loudness_range_lu: reading.loudness_range_lu,
+            short_term_max_lufs: reading.short_term_max_lufs,
+            true_peak_dbtp: f64::from(lathe_dsp::level::gain_to_db(tp)),
+            crest_db: sums.crest_db(),
+            correlation: sums.correlation(),
+            spectra: bands.result().unwrap_or_default(),
+        }
+    }
+
+    /// Peak-to-loudness ratio (dB).
+    pub fn plr_db(&self) -> f64 {
+        self.true_peak_dbtp - self.integrated_lufs
+    }
+}
+
+/// Running sums for crest factor and correlation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sums {
+    ll: f64,
+    rr: f64,
+    lr: f64,
+    peak: f64,
+    n: u64,
+}
+
+impl Sums {
+    pub fn add(&mut self, l: &[f32], r: &[f32]) {
+        for (&a, &b) in l.iter().zip(r) {
+            let (a, b) = (f64::from(a), f64::from(b));
+            self.ll += a * a;
+            self.rr += b * b;
+            self.lr += a * b;
+            self.peak = self.peak.max(a.abs()).max(b.abs());
+            self.n += 1;
+        }
+    }
+
+    /// Sample peak over RMS of both channels (dB).
+    pub fn crest_db(&self) -> f64 {
+        let rms = ((self.ll + self.rr) / (2 * self.n.max(1)) as f64).sqrt();
+        20.0 * (self.peak / rms.max(1e-12)).log10()
+    }
+
+    /// Correlation of left and right (1 = mono, 0 = unrelated, −1 = opposite).
+    pub fn correlation(&self) -> f64 {
+        let d = (self.ll * self.rr).sqrt();
+        if d > 0.0 { self.lr / d } else { 1.0 }
+    }
 }
 
 /// Whether a saved `references` field is ours: at most [`SLOTS`] slots of known keys.
@@ -220,6 +308,7 @@ impl References {
             loop_end_s: l.end as f64 / sr,
             loop_lufs: l.loop_lufs,
             overview: Arc::new(overview(&audio)),
+            stats: Arc::new(Stats::of(&audio, l.start, l.end)),
             audio,
         };
         self.send(Box::new(l));

@@ -29,6 +29,33 @@ pub fn apply_settings(settings: &MasterSettings, params: &MasterParams, gui: &Gu
     }
 }
 
+/// Sets the parameters whose value differs between `old` and `new` to `new`'s (one host
+/// gesture each, so the host records them).
+pub fn apply_changes(
+    old: &MasterSettings,
+    new: &MasterSettings,
+    params: &MasterParams,
+    gui: &GuiContext,
+) {
+    let map = params.param_map();
+    for s in spec::specs() {
+        let value = (s.get)(new);
+        if (s.get)(old) == value {
+            continue;
+        }
+        // SAFETY: the pointers come from our own params object, which outlives the editor.
+        unsafe {
+            let Some((_, ptr, _)) = map.iter().find(|(_, p, _)| p.name() == s.name) else {
+                continue;
+            };
+            let normalized = ptr.preview_normalized(value);
+            gui.raw_begin_set_parameter(*ptr);
+            gui.raw_set_parameter_normalized(*ptr, normalized);
+            gui.raw_end_set_parameter(*ptr);
+        }
+    }
+}
+
 /// Exports the current settings as a settings file.
 pub fn export_settings(params: &MasterParams, path: &std::path::Path) -> Result<(), String> {
     std::fs::write(path, params.settings().to_toml())

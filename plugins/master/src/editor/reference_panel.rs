@@ -2,23 +2,61 @@
 //! the selected one with its loop (drag across it to choose another), how the loop is
 //! level-matched and whether it follows the transport. Listening is the A/B row's Reference.
 
-use super::{choices, toggle};
-use crate::reference::{SLOTS, SlotState, SlotStatus};
-use crate::{MasterParams, MasterShared};
+use super::{choices, presets, toggle};
+use crate::reference::{SLOTS, SlotState, SlotStatus, Stats, Sums};
+use crate::{AnalysisChunk, MasterParams, MasterShared};
+use lathe_dsp::band_spectrum::{BandAnalyzer, NOMINAL_HZ, band_centres};
+use lathe_dsp::matching::{self, Aspects, MatchOptions, Spectra};
 use lathe_plugin_common as ui_common;
+use nice_plug::context::gui::GuiContext;
 use nice_plug::context::gui::ParamSetter;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-/// The panel's own state: the path typed per slot and a drag on the waveform.
-#[derive(Default)]
+/// The panel's own state: the path typed per slot, a drag on the waveform, the master's
+/// long-term spectra (the EQ's input for Match, the output for the comparison) and the Match
+/// choices.
 pub struct ReferenceUi {
     paths: [String; SLOTS],
     synced: bool,
     drag_from: Option<f64>,
     /// A file to put into slot 1 when the panel first shows (the screenshot hook).
     demo: Option<String>,
+    rate: f64,
+    pre_eq: Option<BandAnalyzer>,
+    output: Option<BandAnalyzer>,
+    sums: Sums,
+    match_tone: bool,
+    match_width: bool,
+    match_loudness: bool,
+    amount_pct: f32,
+    limit_db: f32,
+    message: String,
 }
+
+impl Default for ReferenceUi {
+    fn default() -> Self {
+        Self {
+            paths: Default::default(),
+            synced: false,
+            drag_from: None,
+            demo: None,
+            rate: 0.0,
+            pre_eq: None,
+            output: None,
+            sums: Sums::default(),
+            match_tone: true,
+            match_width: true,
+            match_loudness: false,
+            amount_pct: 100.0,
+            limit_db: 6.0,
+            message: String::new(),
+        }
+    }
+}
+
+/// Least master audio Match and the comparison need (s).
+const MIN_SECONDS: f64 = 5.0;
 
 fn mmss(s: f64) -> String {
     let s = s.max(0.0);
@@ -48,10 +86,48 @@ impl ReferenceUi {
         }
     }
 
+    /// Takes the audio thread's analysis chunks into the long-term spectra and hands them
+    /// back (every frame, whichever panel shows).
+    pub fn collect(&mut self, shared: &MasterShared) {
+        let rate = f64::from(shared.sample_rate_hz.load(Ordering::Relaxed));
+        if rate != self.rate || self.pre_eq.is_none() {
+            self.rate = rate;
+            self.restart();
+            // The chunks in circulation (allocated here, on the editor's thread).
+            while shared.analysis_empty.len() + shared.analysis_full.len()
+                < crate::ANALYSIS_CHUNKS / 2
+            {
+                if shared
+                    .analysis_empty
+                    .push(Box::new(AnalysisChunk::default()))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        }
+        while let Some(chunk) = shared.analysis_full.pop() {
+            let n = chunk.frames;
+            if let (Some(pre), Some(out)) = (self.pre_eq.as_mut(), self.output.as_mut()) {
+                pre.push(&chunk.pre_eq[0][..n], &chunk.pre_eq[1][..n]);
+                out.push(&chunk.output[0][..n], &chunk.output[1][..n]);
+                self.sums.add(&chunk.output[0][..n], &chunk.output[1][..n]);
+            }
+            let _ = shared.analysis_empty.push(chunk);
+        }
+    }
+
+    fn restart(&mut self) {
+        self.pre_eq = Some(BandAnalyzer::new(self.rate.max(8_000.0)));
+        self.output = Some(BandAnalyzer::new(self.rate.max(8_000.0)));
+        self.sums = Sums::default();
+    }
+
     pub fn show(
         &mut self,
         ui: &mut egui::Ui,
         setter: &ParamSetter,
+        gui: &GuiContext,
         p: &Arc<MasterParams>,
         shared: &Arc<MasterShared>,
     ) {
@@ -225,5 +301,283 @@ impl ReferenceUi {
             egui::RichText::new("Listen: Reference in the A/B row (crossfaded, level-matched).")
                 .color(ui_common::DIM_TEXT),
         );
+        ui.separator();
+        self.comparison(ui, gui, p, shared, slot);
+    }
+
+    /// The loaded references' measures (for Match: all of them, averaged).
+    fn loaded(shared: &MasterShared) -> Vec<Arc<Stats>> {
+        (0..SLOTS)
+            .filter_map(|i| match shared.references.status(i) {
+                SlotStatus::Loaded { stats, .. } => Some(stats),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn comparison(
+        &mut self,
+        ui: &mut egui::Ui,
+        gui: &GuiContext,
+        p: &Arc<MasterParams>,
+        shared: &Arc<MasterShared>,
+        slot: usize,
+    ) {
+        let seconds = self.output.as_ref().map_or(0.0, BandAnalyzer::seconds);
+        let master_out = self.output.as_ref().and_then(BandAnalyzer::result);
+        let reference = match shared.references.status(slot) {
+            SlotStatus::Loaded { stats, .. } => Some(stats),
+            _ => None,
+        };
+        let master_lufs = f64::from(shared.output_loudness[2].load(Ordering::Relaxed));
+        ui.horizontal(|ui| {
+            ui.label(format!("Comparison: master output over {seconds:.0} s, level-matched by integrated loudness"));
+            if ui.small_button("Restart").clicked() {
+                self.restart();
+            }
+        });
+        // The difference curves: reference − master, mid and side, per 1/3 octave.
+        let (rect, _) = ui.allocate_exact_size(
+            egui::vec2(ui.available_width().min(720.0), 120.0),
+            egui::Sense::hover(),
+        );
+        let painter = ui.painter_at(rect);
+        painter.rect_filled(rect, 2.0, ui_common::PANEL);
+        let x_of = |hz: f64| {
+            rect.left() + ((hz / 20.0).log10() / 3.0).clamp(0.0, 1.0) as f32 * rect.width()
+        };
+        let y_of = |db: f64| {
+            rect.center().y - (db.clamp(-12.0, 12.0) / 12.0) as f32 * rect.height() * 0.45
+        };
+        for db in [-6.0, 0.0, 6.0] {
+            painter.line_segment(
+                [
+                    egui::pos2(rect.left(), y_of(db)),
+                    egui::pos2(rect.right(), y_of(db)),
+                ],
+                egui::Stroke::new(
+                    if db == 0.0 { 1.0 } else { 0.5 },
+                    ui_common::DIM_TEXT.gamma_multiply(0.4),
+                ),
+            );
+        }
+        for (hz, label) in [(100.0, "100"), (1_000.0, "1k"), (10_000.0, "10k")] {
+            painter.text(
+                egui::pos2(x_of(hz), rect.bottom() - 2.0),
+                egui::Align2::CENTER_BOTTOM,
+                label,
+                egui::FontId::proportional(10.0),
+                ui_common::DIM_TEXT,
+            );
+        }
+        let ready = seconds >= MIN_SECONDS && master_lufs.is_finite();
+        if let (Some(m), Some(r), true) = (&master_out, &reference, ready) {
+            let offset = 10f64.powf((master_lufs - r.integrated_lufs) / 10.0);
+            let centres = band_centres();
+            for (values, theirs, colour) in [
+                (&m.mid, &r.spectra.mid, ui_common::ACCENT),
+                (&m.side, &r.spectra.side, ui_common::WARN),
+            ] {
+                let points: Vec<egui::Pos2> = centres
+                    .iter()
+                    .zip(values.iter().zip(theirs.iter()))
+                    .filter(|(_, (a, b))| **a > 0.0 && **b > 0.0)
+                    .map(|(&hz, (&a, &b))| {
+                        egui::pos2(x_of(hz), y_of(10.0 * (b * offset / a).log10()))
+                    })
+                    .collect();
+                painter.add(egui::Shape::line(points, egui::Stroke::new(1.5, colour)));
+            }
+            painter.text(
+                rect.left_top() + egui::vec2(4.0, 2.0),
+                egui::Align2::LEFT_TOP,
+                "reference − master (dB, ±12): mid",
+                egui::FontId::proportional(11.0),
+                ui_common::ACCENT,
+            );
+            painter.text(
+                rect.left_top() + egui::vec2(200.0, 2.0),
+                egui::Align2::LEFT_TOP,
+                "side",
+                egui::FontId::proportional(11.0),
+                ui_common::WARN,
+            );
+        } else {
+            painter.text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                format!("Play at least {MIN_SECONDS:.0} s of the master with a reference loaded"),
+                egui::FontId::proportional(12.0),
+                ui_common::DIM_TEXT,
+            );
+        }
+        // Side by side.
+        let master_stats = master_out.as_ref().map(|spectra| Stats {
+            integrated_lufs: master_lufs,
+            loudness_range_lu: f64::from(shared.output_range[0].load(Ordering::Relaxed)),
+            short_term_max_lufs: f64::from(shared.output_range[1].load(Ordering::Relaxed)),
+            true_peak_dbtp: f64::from(shared.output_loudness[3].load(Ordering::Relaxed)),
+            crest_db: self.sums.crest_db(),
+            correlation: self.sums.correlation(),
+            spectra: spectra.clone(),
+        });
+        egui::Grid::new("compare-table")
+            .striped(true)
+            .show(ui, |ui| {
+                ui.label("");
+                ui.label("Master");
+                ui.label("Reference");
+                ui.end_row();
+                let row = |ui: &mut egui::Ui, name: &str, f: &dyn Fn(&Stats) -> String| {
+                    ui.label(name);
+                    ui.label(master_stats.as_ref().map_or("–".into(), f));
+                    ui.label(reference.as_deref().map_or("–".into(), f));
+                    ui.end_row();
+                };
+                let num = |v: f64, unit: &str| {
+                    if v.is_finite() {
+                        format!("{v:.1} {unit}")
+                    } else {
+                        "–".into()
+                    }
+                };
+                row(ui, "Integrated", &|s| num(s.integrated_lufs, "LUFS"));
+                row(ui, "Loudness range", &|s| num(s.loudness_range_lu, "LU"));
+                row(ui, "Max short-term", &|s| {
+                    num(s.short_term_max_lufs, "LUFS")
+                });
+                row(ui, "PLR", &|s| num(s.plr_db(), "dB"));
+                row(ui, "Crest factor", &|s| num(s.crest_db, "dB"));
+                row(ui, "Correlation", &|s| format!("{:.2}", s.correlation));
+                row(ui, "Width low/low-mid/mid/high", &|s| {
+                    s.spectra
+                        .width
+                        .iter()
+                        .map(|w| format!("{w:.2}"))
+                        .collect::<Vec<_>>()
+                        .join(" / ")
+                });
+                row(ui, "Low end mono-ness (<150 Hz)", &|s| {
+                    s.spectra
+                        .width
+                        .first()
+                        .map_or("–".into(), |w| format!("{:.0} %", 100.0 / (1.0 + w)))
+                });
+            });
+        // Match.
+        let refs = Self::loaded(shared);
+        ui.horizontal(|ui| {
+            ui.checkbox(&mut self.match_tone, "Tone");
+            ui.checkbox(&mut self.match_width, "Width");
+            ui.checkbox(&mut self.match_loudness, "Loudness");
+            ui.add(
+                egui::Slider::new(&mut self.amount_pct, 0.0..=100.0)
+                    .text("Amount %")
+                    .integer(),
+            );
+            ui.add(egui::Slider::new(&mut self.limit_db, 1.0..=12.0).text("±dB per band"));
+        });
+        let what = match refs.len() {
+            0 => "Match".to_owned(),
+            1 => "Match to the reference".to_owned(),
+            n => format!("Match to the average of {n} references"),
+        };
+        let can = !refs.is_empty()
+            && ready
+            && (self.match_tone || self.match_width || self.match_loudness);
+        if ui.add_enabled(can, egui::Button::new(what)).clicked() {
+            self.message = self.apply_match(gui, p, &refs, master_lufs);
+        }
+        if !self.message.is_empty() {
+            ui.label(egui::RichText::new(&self.message).color(ui_common::DIM_TEXT));
+        }
+    }
+
+    /// Fits the EQ and width to the references (the EQ's input against their average), moves
+    /// the drive by the loudness difference, and sets the parameters (recorded by the host).
+    fn apply_match(
+        &mut self,
+        gui: &GuiContext,
+        p: &MasterParams,
+        refs: &[Arc<Stats>],
+        master_lufs: f64,
+    ) -> String {
+        let Some(mix) = self.pre_eq.as_ref().and_then(BandAnalyzer::result) else {
+            return "Play the master first".into();
+        };
+        let old = p.settings();
+        let mut new = old;
+        let mut said = Vec::new();
+        if self.match_tone || self.match_width {
+            // Each reference at 0 LUFS before averaging: the match is of shape, not level.
+            let average = |pick: &dyn Fn(&Stats) -> &Vec<f64>| -> Vec<f64> {
+                (0..band_centres().len())
+                    .map(|k| {
+                        refs.iter()
+                            .map(|r| {
+                                pick(r).get(k).copied().unwrap_or(0.0)
+                                    * 10f64.powf(-r.integrated_lufs / 10.0)
+                            })
+                            .sum::<f64>()
+                            / refs.len() as f64
+                    })
+                    .collect()
+            };
+            let (ref_mid, ref_side) = (average(&|s| &s.spectra.mid), average(&|s| &s.spectra.side));
+            let centres = band_centres();
+            let fit = matching::fit(
+                &Spectra {
+                    centres_hz: &centres,
+                    mix_mid: &mix.mid,
+                    mix_side: &mix.side,
+                    ref_mid: &ref_mid,
+                    ref_side: &ref_side,
+                    mix_mid_fifths: &mix.mid_fifths,
+                    mix_side_fifths: &mix.side_fifths,
+                },
+                &old.eq,
+                &MatchOptions {
+                    aspects: Aspects {
+                        tone: self.match_tone,
+                        width: self.match_width,
+                    },
+                    amount: f64::from(self.amount_pct) / 100.0,
+                    limit_db: f64::from(self.limit_db),
+                },
+            );
+            new.eq = fit.eq;
+            if let Some(w) = fit.width_pct {
+                new.stereo.on = true;
+                new.stereo.width_pct = w;
+                said.push(format!("width {w:.0} %"));
+            }
+            let worst = |v: &[Option<f64>]| {
+                v.iter()
+                    .zip(NOMINAL_HZ)
+                    .filter(|(_, f)| (40.0..=16_000.0).contains(f))
+                    .filter_map(|(r, _)| *r)
+                    .fold(0.0f64, |m, r| m.max(r.abs()))
+            };
+            said.push(format!(
+                "EQ bands set; left unmatched at most {:.1} dB mid, {:.1} dB side",
+                worst(&fit.residual_mid_db),
+                worst(&fit.residual_side_db)
+            ));
+        }
+        if self.match_loudness {
+            let want = refs.iter().map(|r| r.integrated_lufs).sum::<f64>() / refs.len() as f64;
+            if !old.limiter.on {
+                said.push("loudness: the limiter is off (the drive is its)".into());
+            } else {
+                let step = (want - master_lufs) as f32;
+                new.limiter.drive_db = (old.limiter.drive_db + step).clamp(0.0, 24.0);
+                said.push(format!(
+                    "drive {:+.1} dB toward {want:.1} LUFS (play on and match again to refine)",
+                    new.limiter.drive_db - old.limiter.drive_db
+                ));
+            }
+        }
+        presets::apply_changes(&old, &new, p, gui);
+        said.join("; ")
     }
 }
