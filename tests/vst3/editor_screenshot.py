@@ -2,6 +2,7 @@
 checks that the window is not blank and that its text rendered (OCR must find the plugin name).
 
 Usage: python editor_screenshot.py <plugin.vst3> <out.png> "<Plugin Name>" [param=value ...] [--expect WORD ...]
+                                  [--audio FILE]
 Parameters are set by pedalboard name before the editor opens; each --expect word must be
 found by OCR too.
 """
@@ -18,11 +19,14 @@ from editor_host import show_editor_with_audio
 path, png, name = sys.argv[1], sys.argv[2], sys.argv[3]
 plugin = pedalboard.load_plugin(path)
 expected = [name.split()[-1]]
+audio_file = None
 rest = sys.argv[4:]
 while rest:
     arg = rest.pop(0)
     if arg == "--expect":
         expected.append(rest.pop(0))
+    elif arg == "--audio":
+        audio_file = rest.pop(0)
     else:
         key, value = arg.split("=", 1)
         if value in ("true", "false"):
@@ -41,6 +45,11 @@ left = env * (0.35 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(t.
 right = env * (0.30 * np.sin(2 * np.pi * 330 * t + 0.5) + 0.05 * rng.standard_normal(t.size))
 left[SR * 2] += 0.6
 audio = np.stack([left, right]).astype(np.float32)
+if audio_file:
+    # A music file instead (decoded by ffmpeg to stereo at SR).
+    raw = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", audio_file, "-f", "f32le", "-ac", "2",
+                          "-ar", str(SR), "-"], check=True, capture_output=True).stdout
+    audio = np.ascontiguousarray(np.frombuffer(raw, dtype="<f4").reshape(-1, 2).T)
 
 
 def shoot():

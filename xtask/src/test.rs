@@ -557,6 +557,10 @@ pub fn run(args: &[String]) -> Result<()> {
                 .iter()
                 .find(|t| t.to_string_lossy().contains("metal"))
                 .context("no metal track")?;
+            let master_music = tracks
+                .iter()
+                .find(|t| t.to_string_lossy().contains("electronic"))
+                .context("no electronic track")?;
             retry_once(|| {
                 run_cmd(
                     Command::new(python)
@@ -565,6 +569,8 @@ pub fn run(args: &[String]) -> Result<()> {
                         .arg(shots.join("lathe-master-reference.png"))
                         .arg("Lathe Master")
                         .args(["a_b=Reference", "--expect", "LUFS", "--expect", "loop"])
+                        .arg("--audio")
+                        .arg(master_music)
                         .env("LATHE_MASTER_REFERENCE_DEMO", reference)
                         .env("DISPLAY", &display.name),
                 )
