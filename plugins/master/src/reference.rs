@@ -65,6 +65,8 @@ pub struct Stats {
     pub crest_db: f64,
     pub correlation: f64,
     pub spectra: lathe_dsp::band_spectrum::BandSpectra,
+    /// Peak-to-short-term-loudness ratio (dB) at its 10th, 50th and 90th percentile.
+    pub psr_db: [f64; 3],
 }
 
 impl Stats {
@@ -89,6 +91,8 @@ impl Stats {
         bands.push(l, r);
         let mut sums = Sums::default();
         sums.add(l, r);
+        let mut psr = Psr::new(sr);
+        psr.add(l, r);
         Self {
             integrated_lufs: reading.integrated_lufs,
             loudness_range_lu: reading.loudness_range_lu,
@@ -97,12 +101,81 @@ impl Stats {
             crest_db: sums.crest_db(),
             correlation: sums.correlation(),
             spectra: bands.result().unwrap_or_default(),
+            psr_db: psr.percentiles(),
         }
     }
 
     /// Peak-to-loudness ratio (dB).
     pub fn plr_db(&self) -> f64 {
         self.true_peak_dbtp - self.integrated_lufs
+    }
+}
+
+/// The distribution of PSR (true peak of the last 3 s over their short-term loudness), one
+/// value every 100 ms once 3 s have passed.
+pub struct Psr {
+    meter: lathe_dsp::loudness::LoudnessMeter,
+    tp: [lathe_dsp::true_peak::TruePeakMeter; 2],
+    /// True peak of each of the last 30 hops (linear).
+    peaks: std::collections::VecDeque<f32>,
+    hop: usize,
+    in_hop: usize,
+    peak: f32,
+    values: Vec<f64>,
+}
+
+impl Psr {
+    pub fn new(sample_rate_hz: f64) -> Self {
+        Self {
+            meter: lathe_dsp::loudness::LoudnessMeter::new(sample_rate_hz, 2),
+            tp: [
+                lathe_dsp::true_peak::TruePeakMeter::new(sample_rate_hz),
+                lathe_dsp::true_peak::TruePeakMeter::new(sample_rate_hz),
+            ],
+            peaks: std::collections::VecDeque::with_capacity(31),
+            hop: ((sample_rate_hz / 10.0) as usize).max(1),
+            in_hop: 0,
+            peak: 0.0,
+            values: Vec::new(),
+        }
+    }
+
+    pub fn add(&mut self, l: &[f32], r: &[f32]) {
+        let mut start = 0;
+        while start < l.len() {
+            let n = (self.hop - self.in_hop).min(l.len() - start);
+            let (a, b) = (&l[start..start + n], &r[start..start + n]);
+            self.meter.process(&[a, b]);
+            self.peak = self
+                .peak
+                .max(self.tp[0].process(a))
+                .max(self.tp[1].process(b));
+            self.in_hop += n;
+            start += n;
+            if self.in_hop == self.hop {
+                self.in_hop = 0;
+                if self.peaks.len() == 30 {
+                    self.peaks.pop_front();
+                }
+                self.peaks.push_back(std::mem::take(&mut self.peak));
+                let s = self.meter.short_term_lufs();
+                let tp = self.peaks.iter().copied().fold(0.0f32, f32::max);
+                if self.peaks.len() == 30 && s.is_finite() && s > -70.0 && tp > 0.0 {
+                    self.values
+                        .push(f64::from(lathe_dsp::level::gain_to_db(tp)) - s);
+                }
+            }
+        }
+    }
+
+    /// 10th, 50th and 90th percentile (NaN before 3 s).
+    pub fn percentiles(&self) -> [f64; 3] {
+        if self.values.is_empty() {
+            return [f64::NAN; 3];
+        }
+        let mut v = self.values.clone();
+        v.sort_by(f64::total_cmp);
+        [0.1, 0.5, 0.9].map(|q| v[((v.len() - 1) as f64 * q).round() as usize])
     }
 }
 

@@ -3,7 +3,7 @@
 //! level-matched and whether it follows the transport. Listening is the A/B row's Reference.
 
 use super::{choices, presets, toggle};
-use crate::reference::{SLOTS, SlotState, SlotStatus, Stats, Sums};
+use crate::reference::{Psr, SLOTS, SlotState, SlotStatus, Stats, Sums};
 use crate::{AnalysisChunk, MasterParams, MasterShared};
 use lathe_dsp::band_spectrum::{BandAnalyzer, NOMINAL_HZ, band_centres};
 use lathe_dsp::matching::{self, Aspects, MatchOptions, Spectra};
@@ -26,6 +26,7 @@ pub struct ReferenceUi {
     pre_eq: Option<BandAnalyzer>,
     output: Option<BandAnalyzer>,
     sums: Sums,
+    psr: Option<Psr>,
     match_tone: bool,
     match_width: bool,
     match_loudness: bool,
@@ -45,6 +46,7 @@ impl Default for ReferenceUi {
             pre_eq: None,
             output: None,
             sums: Sums::default(),
+            psr: None,
             match_tone: true,
             match_width: true,
             match_loudness: false,
@@ -112,6 +114,9 @@ impl ReferenceUi {
                 pre.push(&chunk.pre_eq[0][..n], &chunk.pre_eq[1][..n]);
                 out.push(&chunk.output[0][..n], &chunk.output[1][..n]);
                 self.sums.add(&chunk.output[0][..n], &chunk.output[1][..n]);
+                if let Some(psr) = self.psr.as_mut() {
+                    psr.add(&chunk.output[0][..n], &chunk.output[1][..n]);
+                }
             }
             let _ = shared.analysis_empty.push(chunk);
         }
@@ -121,6 +126,7 @@ impl ReferenceUi {
         self.pre_eq = Some(BandAnalyzer::new(self.rate.max(8_000.0)));
         self.output = Some(BandAnalyzer::new(self.rate.max(8_000.0)));
         self.sums = Sums::default();
+        self.psr = Some(Psr::new(self.rate.max(8_000.0)));
     }
 
     pub fn show(
@@ -411,6 +417,46 @@ impl ReferenceUi {
                 ui_common::DIM_TEXT,
             );
         }
+        // The spectra themselves (mid, level-matched), relative to the loudest band.
+        if let (Some(m), Some(r), true) = (&master_out, &reference, ready) {
+            let (rect, _) = ui.allocate_exact_size(
+                egui::vec2(ui.available_width().min(720.0), 90.0),
+                egui::Sense::hover(),
+            );
+            let painter = ui.painter_at(rect);
+            painter.rect_filled(rect, 2.0, ui_common::PANEL);
+            let offset = 10f64.powf((master_lufs - r.integrated_lufs) / 10.0);
+            let theirs: Vec<f64> = r.spectra.mid.iter().map(|p| p * offset).collect();
+            let top = m.mid.iter().chain(&theirs).copied().fold(1e-30, f64::max);
+            let y_of = |p: f64| {
+                let db = (10.0 * (p / top).max(1e-12).log10()).clamp(-70.0, 0.0);
+                rect.top() + 4.0 + (-db / 70.0) as f32 * (rect.height() - 8.0)
+            };
+            let centres = band_centres();
+            for (values, colour) in [(&m.mid, ui_common::ACCENT), (&theirs, ui_common::DIM_TEXT)] {
+                let points: Vec<egui::Pos2> = centres
+                    .iter()
+                    .zip(values.iter())
+                    .filter(|(_, p)| **p > 0.0)
+                    .map(|(&hz, &p)| egui::pos2(x_of(hz), y_of(p)))
+                    .collect();
+                painter.add(egui::Shape::line(points, egui::Stroke::new(1.5, colour)));
+            }
+            painter.text(
+                rect.left_top() + egui::vec2(4.0, 2.0),
+                egui::Align2::LEFT_TOP,
+                "1/3-octave mid spectra, level-matched (70 dB): master",
+                egui::FontId::proportional(11.0),
+                ui_common::ACCENT,
+            );
+            painter.text(
+                rect.left_top() + egui::vec2(300.0, 2.0),
+                egui::Align2::LEFT_TOP,
+                "reference",
+                egui::FontId::proportional(11.0),
+                ui_common::DIM_TEXT,
+            );
+        }
         // Side by side.
         let master_stats = master_out.as_ref().map(|spectra| Stats {
             integrated_lufs: master_lufs,
@@ -420,6 +466,7 @@ impl ReferenceUi {
             crest_db: self.sums.crest_db(),
             correlation: self.sums.correlation(),
             spectra: spectra.clone(),
+            psr_db: self.psr.as_ref().map_or([f64::NAN; 3], Psr::percentiles),
         });
         egui::Grid::new("compare-table")
             .striped(true)
@@ -448,6 +495,16 @@ impl ReferenceUi {
                 });
                 row(ui, "PLR", &|s| num(s.plr_db(), "dB"));
                 row(ui, "Crest factor", &|s| num(s.crest_db, "dB"));
+                row(ui, "PSR 10 / 50 / 90 %", &|s| {
+                    if s.psr_db[1].is_finite() {
+                        format!(
+                            "{:.1} / {:.1} / {:.1} dB",
+                            s.psr_db[0], s.psr_db[1], s.psr_db[2]
+                        )
+                    } else {
+                        "–".into()
+                    }
+                });
                 row(ui, "Correlation", &|s| format!("{:.2}", s.correlation));
                 row(ui, "Width low/low-mid/mid/high", &|s| {
                     s.spectra
