@@ -292,7 +292,7 @@ fn check_state(path: &str, id: &str, sets: &[String], file: &str) -> Result<()> 
 }
 
 /// Reads a WAV as planar f32.
-fn read_wav(path: &str) -> Result<(Vec<Vec<f32>>, u32)> {
+pub(crate) fn read_wav(path: &str) -> Result<(Vec<Vec<f32>>, u32)> {
     let mut reader = hound::WavReader::open(path).with_context(|| format!("open {path}"))?;
     let spec = reader.spec();
     let ch = spec.channels as usize;

@@ -10,30 +10,14 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::path::Path;
 
+/// A WAV as two planar channels (a mono file twice).
 fn read_wav(path: &Path) -> Result<(u32, Vec<Vec<f32>>)> {
-    let mut r = hound::WavReader::open(path).with_context(|| path.display().to_string())?;
-    let spec = r.spec();
-    let ch = usize::from(spec.channels);
-    let samples: Vec<f32> = match spec.sample_format {
-        hound::SampleFormat::Float => r.samples::<f32>().collect::<Result<_, _>>()?,
-        hound::SampleFormat::Int => {
-            let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
-            r.samples::<i32>()
-                .map(|s| s.map(|v| v as f32 * scale))
-                .collect::<Result<_, _>>()?
-        }
-    };
-    let mut planar = vec![Vec::with_capacity(samples.len() / ch); ch];
-    for frame in samples.chunks_exact(ch) {
-        for (c, &s) in frame.iter().enumerate() {
-            planar[c].push(s);
-        }
-    }
+    let (mut planar, rate) = crate::read_wav(&path.to_string_lossy())?;
     if planar.len() == 1 {
         planar.push(planar[0].clone());
     }
     planar.truncate(2);
-    Ok((spec.sample_rate, planar))
+    Ok((rate, planar))
 }
 
 /// Integrated loudness by libebur128.
