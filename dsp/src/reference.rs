@@ -91,15 +91,27 @@ pub struct ReferencePlayer {
     pos: usize,
     /// The rendered block, per channel.
     block: [Vec<f32>; 2],
+    /// The slot played last, and a crossfade from it when the slot changes: its position,
+    /// samples left, length.
+    last_slot: Option<usize>,
+    fade_slot: usize,
+    fade_pos: usize,
+    fade_left: usize,
+    fade_len: usize,
 }
 
+/// Crossfade when the slot changes (ms), as the A/B's.
+pub const SLOT_FADE_MS: f64 = 30.0;
+
 impl ReferencePlayer {
-    /// Sizes the block buffers for blocks of up to `max_frames` (allocates: call outside the
-    /// audio thread).
-    pub fn prepare(&mut self, max_frames: usize) {
+    /// Sizes the block buffers for blocks of up to `max_frames` at `sample_rate_hz`
+    /// (allocates: call outside the audio thread).
+    pub fn prepare(&mut self, max_frames: usize, sample_rate_hz: f64) {
         for b in &mut self.block {
             b.resize(max_frames.max(1), 0.0);
         }
+        self.fade_len = ((SLOT_FADE_MS * 1e-3 * sample_rate_hz) as usize).max(1);
+        self.fade_left = 0;
     }
 
     /// Puts a loop into its slot; returns the loop it replaces, for the caller to hand off the
@@ -131,6 +143,20 @@ impl ReferencePlayer {
         channels: usize,
         song_frame: Option<i64>,
     ) -> Option<[&[f32]; 2]> {
+        // A new slot fades in over the old one's continuation (when the old one plays).
+        if self.last_slot != Some(slot) {
+            if let Some(old) = self.last_slot
+                && self.slots[old].as_deref().is_some_and(|l| !l.is_empty())
+            {
+                self.fade_slot = old;
+                self.fade_pos = self.pos;
+                self.fade_left = self.fade_len;
+                self.pos = 0;
+            } else {
+                self.fade_left = 0;
+            }
+            self.last_slot = Some(slot);
+        }
         let r = self.slots.get(slot)?.as_deref()?;
         if frames > self.block[0].len() || r.is_empty() {
             return None;
@@ -152,6 +178,24 @@ impl ReferencePlayer {
             pos = (pos + n) % len;
         }
         self.pos = pos;
+        if self.fade_left > 0
+            && let Some(old) = self.slots[self.fade_slot].as_deref()
+            && !old.is_empty()
+        {
+            let old_len = old.len();
+            let mut p = self.fade_pos % old_len;
+            let n = self.fade_left.min(frames);
+            for i in 0..n {
+                let w = (self.fade_left - i) as f32 / self.fade_len as f32;
+                a[i] = a[i] * (1.0 - w) + old.audio.channels[0][old.start + p] * w;
+                b[i] = b[i] * (1.0 - w) + old.audio.channels[1][old.start + p] * w;
+                p = (p + 1) % old_len;
+            }
+            self.fade_pos = p;
+            self.fade_left -= n;
+        } else {
+            self.fade_left = 0;
+        }
         if channels == 1 {
             for (x, y) in a[..frames].iter_mut().zip(&b[..frames]) {
                 *x = 0.5 * (*x + *y);
@@ -178,7 +222,7 @@ mod tests {
     #[test]
     fn loops_free_running_and_follows_the_transport() {
         let mut p = ReferencePlayer::default();
-        p.prepare(64);
+        p.prepare(64, 100.0);
         // Loop 0.1 s … 0.2 s = frames 10..20.
         assert!(
             p.replace(Box::new(ReferenceLoop::new(audio(50), 1, 0.1, 0.2)))
@@ -205,5 +249,34 @@ mod tests {
         let old = p.replace(Box::new(ReferenceLoop::new(audio(50), 1, 0.0, 0.0)));
         assert_eq!(old.map(|o| (o.start, o.end)), Some((10, 20)));
         assert_eq!(p.get(1).map(|l| (l.start, l.end)), Some((0, 50)));
+    }
+
+    #[test]
+    fn changing_slot_crossfades() {
+        let mut p = ReferencePlayer::default();
+        // 30 ms at 1 kHz: 30 samples.
+        p.prepare(256, 1000.0);
+        let constant = |v: f32| {
+            Arc::new(ReferenceAudio {
+                channels: [vec![v; 100], vec![v; 100]],
+                sample_rate_hz: 1000.0,
+            })
+        };
+        p.replace(Box::new(ReferenceLoop::new(constant(1.0), 0, 0.0, 0.0)));
+        p.replace(Box::new(ReferenceLoop::new(constant(-1.0), 1, 0.0, 0.0)));
+        assert!(
+            p.render(0, 10, 2, None).unwrap()[0]
+                .iter()
+                .all(|&x| x == 1.0)
+        );
+        let out = p.render(1, 40, 2, None).unwrap()[0].to_vec();
+        // From +1 to −1 in 30 equal steps, never a jump of more than 2/30.
+        assert!((out[0] - 1.0).abs() < 0.1, "{out:?}");
+        assert!(
+            out.windows(2)
+                .all(|w| (w[1] - w[0]).abs() <= 2.0 / 30.0 + 1e-6),
+            "{out:?}"
+        );
+        assert!(out[30..].iter().all(|&x| x == -1.0), "{out:?}");
     }
 }

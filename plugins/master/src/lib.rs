@@ -476,7 +476,7 @@ impl Plugin for LatheMaster {
         // thread) and reloaded; the loader skips slots already loaded at this rate.
         self.shared.references.collect_retired();
         self.player
-            .prepare(buffer_config.max_buffer_size.clamp(1, 1 << 20) as usize);
+            .prepare(buffer_config.max_buffer_size.clamp(1, 1 << 20) as usize, sr);
         for slot in 0..reference::SLOTS {
             if self
                 .player
