@@ -124,9 +124,9 @@ impl LevelMatchedAb {
             ref_match: RefMatch::Integrated,
             ref_offset_db: 0.0,
             ref_matched_once: false,
-            ref_gain: 1.0,
-            ref_ramp_from: 1.0,
-            ref_ramp_to: 1.0,
+            ref_gain: 0.0,
+            ref_ramp_from: 0.0,
+            ref_ramp_to: 0.0,
             ref_ramp_left: 0,
         }
     }
@@ -152,11 +152,14 @@ impl LevelMatchedAb {
         self.reset_reference_match();
     }
 
+    /// The reference stays silent until its level is known (never a burst at its own level).
     fn reset_reference_match(&mut self) {
         self.ref_meter.reset();
         self.ref_offset_db = 0.0;
         self.ref_matched_once = false;
         self.ref_ramp_left = 0;
+        self.ref_gain = 0.0;
+        self.ref_ramp_to = 0.0;
     }
 
     /// The reference now playing: its loop's integrated loudness (LUFS; NaN: none) and how

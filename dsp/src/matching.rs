@@ -373,7 +373,18 @@ pub fn fit(spectra: &Spectra, base: &EqSettings, options: &MatchOptions) -> Matc
     let mode = match (options.aspects.tone, options.aspects.width && stereo) {
         (true, true) => Mode::Both,
         (false, true) => Mode::Width,
-        _ => Mode::Tone,
+        (true, false) => Mode::Tone,
+        // Width alone on a mono mix: nothing to match; the EQ stays as it is.
+        (false, false) => {
+            return MatchFit {
+                eq: *base,
+                width_pct: None,
+                target_mid_db: vec![None; n],
+                target_side_db: vec![None; n],
+                residual_mid_db: vec![None; n],
+                residual_side_db: vec![None; n],
+            };
+        }
     };
     let diff = |r: f64, m: f64| amount * (db(r) - db(m));
     let sum = |a: &[f64], b: &[f64]| -> Vec<f64> { a.iter().zip(b).map(|(x, y)| x + y).collect() };
@@ -499,7 +510,11 @@ pub fn fit(spectra: &Spectra, base: &EqSettings, options: &MatchOptions) -> Matc
     for b in 0..5 {
         free[b * PER_BAND + 3] = false;
     }
-    free[W] = mode != Mode::Tone;
+    // The width needs a side to measure (a mono reference has none: the width stays).
+    free[W] = mode != Mode::Tone
+        && weight[if mode == Mode::Both { 1 } else { 0 }]
+            .iter()
+            .any(|&w| w > 0.0);
     free[C] = mode != Mode::Width;
     let mut problem = Problem {
         mode,

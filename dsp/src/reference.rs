@@ -32,6 +32,20 @@ impl ReferenceAudio {
         meter.process(&[&self.channels[0][start..end], &self.channels[1][start..end]]);
         meter.integrated_lufs()
     }
+
+    /// [`Self::loudness`] of the mono mix-down (L+R)/2, as a mono instance plays it.
+    pub fn loudness_mono(&self, start: usize, end: usize) -> f64 {
+        let end = end.min(self.frames());
+        let start = start.min(end);
+        let mono: Vec<f32> = self.channels[0][start..end]
+            .iter()
+            .zip(&self.channels[1][start..end])
+            .map(|(l, r)| 0.5 * (l + r))
+            .collect();
+        let mut meter = LoudnessMeter::new(self.sample_rate_hz, 1);
+        meter.process(&[&mono[..]]);
+        meter.integrated_lufs()
+    }
 }
 
 /// A reference ready to play: its audio, the loop (frames, `start < end`), the loop's
@@ -42,6 +56,8 @@ pub struct ReferenceLoop {
     pub start: usize,
     pub end: usize,
     pub loop_lufs: f64,
+    /// The loop's loudness as a mono instance plays it (mixed down).
+    pub loop_lufs_mono: f64,
     pub slot: usize,
 }
 
@@ -62,11 +78,13 @@ impl ReferenceLoop {
             (start, end) = (0, frames);
         }
         let loop_lufs = audio.loudness(start, end);
+        let loop_lufs_mono = audio.loudness_mono(start, end);
         Self {
             audio,
             start,
             end,
             loop_lufs,
+            loop_lufs_mono,
             slot,
         }
     }

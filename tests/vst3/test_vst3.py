@@ -122,6 +122,7 @@ def _():
         "mono_below_hz",
         "noise_shaping",
         "output_gain_db",
+        "ref_listen",
         "ref_match",
         "ref_slot",
         "ref_sync",

@@ -568,7 +568,7 @@ pub fn run(args: &[String]) -> Result<()> {
                         .arg(release_dir.join("Lathe Master.vst3"))
                         .arg(shots.join("lathe-master-reference.png"))
                         .arg("Lathe Master")
-                        .args(["a_b=Reference", "--expect", "LUFS", "--expect", "loop"])
+                        .args(["ref_listen=true", "--expect", "LUFS", "--expect", "loop"])
                         .arg("--audio")
                         .arg(master_music)
                         .env("LATHE_MASTER_REFERENCE_DEMO", reference)

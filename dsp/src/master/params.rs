@@ -49,7 +49,7 @@ impl std::fmt::Debug for Spec {
 }
 
 /// The plugin's A/B choice names.
-pub const LISTEN_NAMES: &[&str] = &["Processed", "Bypass (level-matched)", "Delta", "Reference"];
+pub const LISTEN_NAMES: &[&str] = &["Processed", "Bypass (level-matched)", "Delta"];
 /// The plugin's Low Cut choice names.
 pub const LOW_CUT_NAMES: &[&str] = &["Off", "DC (5 Hz)", "Subsonic 20 Hz", "Subsonic 30 Hz"];
 /// The plugin's EQ Phase choice names.
@@ -197,8 +197,9 @@ macro_rules! cut {
 pub fn specs() -> Vec<Spec> {
     let mut out = Vec::with_capacity(64);
     out.push(spec!("A/B", Kind::Choice(LISTEN_NAMES),
-        |s| match s.output.listen { Listen::Processed => 0.0, Listen::MatchedBypass => 1.0, Listen::Delta => 2.0, Listen::Reference => 3.0 },
-        |s, v| s.output.listen = [Listen::Processed, Listen::MatchedBypass, Listen::Delta, Listen::Reference][index(v, 4)]));
+        // Reference is the plugin's Ref Listen (monitoring only): offline it is Processed.
+        |s| match s.output.listen { Listen::Processed | Listen::Reference => 0.0, Listen::MatchedBypass => 1.0, Listen::Delta => 2.0 },
+        |s, v| s.output.listen = [Listen::Processed, Listen::MatchedBypass, Listen::Delta][index(v, 3)]));
     out.push(spec!("Input Gain", DB, |s| s.input.gain_db, |s, v| s.input.gain_db = v));
     out.push(spec!("Low Cut", Kind::Choice(LOW_CUT_NAMES),
         |s| match s.input.low_cut { LowCutMode::Off => 0.0, LowCutMode::Dc => 1.0, LowCutMode::Sub20 => 2.0, LowCutMode::Sub30 => 3.0 },

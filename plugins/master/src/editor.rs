@@ -204,7 +204,7 @@ fn module_on(p: &MasterParams, m: Module) -> bool {
         Module::Output => {
             p.output_gain_db.value() != 0.0 || p.dither.value() != crate::DitherChoice::Off
         }
-        Module::Reference => p.ab.value() == AbChoice::Reference,
+        Module::Reference => p.ref_listen.value(),
     }
 }
 
@@ -267,7 +267,7 @@ impl NiceEguiApp for MasterEditor {
             &mut self.comp_history,
             self.shared.comp_gr_db.swap(0.0, Ordering::Relaxed),
         );
-        self.reference.collect(&self.shared);
+        self.reference.collect(&self.params, &self.shared);
         let Some(gui) = self.gui.clone() else {
             return;
         };
@@ -346,17 +346,35 @@ impl NiceEguiApp for MasterEditor {
                 // Level-matched A/B: the big control users keep reaching for.
                 ui.horizontal(|ui| {
                     let current = p.ab.value();
+                    let reference = p.ref_listen.value();
                     for (i, name) in AbChoice::variants().iter().enumerate() {
                         let choice = AbChoice::from_index(i);
                         let text = egui::RichText::new(*name).size(16.0);
                         let button = egui::Button::new(text)
-                            .selected(current == choice)
+                            .selected(current == choice && !reference)
                             .min_size(egui::vec2(120.0, 30.0));
-                        if ui.add(button).clicked() && current != choice {
-                            setter.begin_set_parameter(&p.ab);
-                            setter.set_parameter(&p.ab, choice);
-                            setter.end_set_parameter(&p.ab);
+                        if ui.add(button).clicked() {
+                            if reference {
+                                setter.begin_set_parameter(&p.ref_listen);
+                                setter.set_parameter(&p.ref_listen, false);
+                                setter.end_set_parameter(&p.ref_listen);
+                            }
+                            if current != choice {
+                                setter.begin_set_parameter(&p.ab);
+                                setter.set_parameter(&p.ab, choice);
+                                setter.end_set_parameter(&p.ab);
+                            }
                         }
+                    }
+                    // The reference (Ref Listen): on top of whichever A/B choice is set.
+                    let text = egui::RichText::new("Reference").size(16.0);
+                    let button = egui::Button::new(text)
+                        .selected(reference)
+                        .min_size(egui::vec2(120.0, 30.0));
+                    if ui.add(button).clicked() {
+                        setter.begin_set_parameter(&p.ref_listen);
+                        setter.set_parameter(&p.ref_listen, !reference);
+                        setter.end_set_parameter(&p.ref_listen);
                     }
                 });
                 // Rounded, then `+ 0.0`: tiny values must not print as "-0.0".

@@ -171,7 +171,7 @@ pub struct LatheMaster {
     /// buffer for them.
     spectra: [Spectrum; 2],
     mono: Vec<f32>,
-    /// Plays the reference loops (the A/B's Reference choice).
+    /// Plays the reference loops (Ref Listen).
     player: lathe_dsp::reference::ReferencePlayer,
     /// The analysis chunk being filled.
     analysis: Option<Box<AnalysisChunk>>,
@@ -433,7 +433,7 @@ impl Plugin for LatheMaster {
                 ),
             ],
             // The host bypass and the reference came after state layout 1 was first saved.
-            optional: &["bypass", "ref_slot", "ref_match", "ref_sync"],
+            optional: &["bypass", "ref_listen", "ref_slot", "ref_match", "ref_sync"],
             max_version: STATE_VERSION,
         };
         if lathe_plugin_common::state::vet_state(state, &scratch, &layout).is_err() {
@@ -475,6 +475,7 @@ impl Plugin for LatheMaster {
         // References at this rate: loops at another rate are dropped here (not on the audio
         // thread) and reloaded; the loader skips slots already loaded at this rate.
         self.shared.references.collect_retired();
+        self.shared.references.drop_other_rates(sr);
         self.player
             .prepare(buffer_config.max_buffer_size.clamp(1, 1 << 20) as usize, sr);
         for slot in 0..reference::SLOTS {
@@ -492,9 +493,12 @@ impl Plugin for LatheMaster {
             .read()
             .map(|s| s.clone())
             .unwrap_or_default();
-        for (slot, state) in slots.into_iter().enumerate().take(reference::SLOTS) {
+        for slot in 0..reference::SLOTS {
+            // A state without a slot (older ones hold "[]") means the slot is empty.
+            let state = slots.get(slot).cloned().unwrap_or_default();
             self.shared.references.ensure(slot, state, sr);
         }
+        self.shared.references.flush();
         self.meters = [ChainMeter::new(sr, channels), ChainMeter::new(sr, channels)];
         self.spectra = [Spectrum::new(sr), Spectrum::new(sr)];
         self.latency_samples = self.chain.latency_samples();
@@ -556,7 +560,10 @@ impl Plugin for LatheMaster {
             }
         }
         let slot = (self.params.ref_slot.value().clamp(1, 4) - 1) as usize;
-        let loop_lufs = self.player.get(slot).map_or(f64::NAN, |l| l.loop_lufs);
+        let mono = buffer.channels() == 1;
+        let loop_lufs = self.player.get(slot).map_or(f64::NAN, |l| {
+            if mono { l.loop_lufs_mono } else { l.loop_lufs }
+        });
         self.chain
             .set_reference(loop_lufs, self.params.ref_match.value().mode());
         let transport = context.transport();

@@ -27,10 +27,6 @@ pub enum AbChoice {
     #[id = "delta"]
     #[name = "Delta"]
     Delta,
-    /// The selected reference's loop, level-matched to the processed signal.
-    #[id = "reference"]
-    #[name = "Reference"]
-    Reference,
 }
 
 impl AbChoice {
@@ -39,7 +35,6 @@ impl AbChoice {
             Self::Processed => Listen::Processed,
             Self::Bypass => Listen::MatchedBypass,
             Self::Delta => Listen::Delta,
-            Self::Reference => Listen::Reference,
         }
     }
 }
@@ -524,7 +519,11 @@ pub struct MasterParams {
     /// First-order noise shaping of the dither.
     #[id = "noise_shaping"]
     pub noise_shaping: BoolParam,
-    /// Which reference slot (1–4) the A/B's Reference choice plays.
+    /// Listen to the selected reference (the A/B row's fourth button; a parameter of its own
+    /// so that automation of the A/B written before it keeps its meaning).
+    #[id = "ref_listen"]
+    pub ref_listen: BoolParam,
+    /// Which reference slot (1–4) Ref Listen plays.
     #[id = "ref_slot"]
     pub ref_slot: IntParam,
     /// How the reference is level-matched to the processed signal.
@@ -667,6 +666,7 @@ impl Default for MasterParams {
             .with_value_to_string(formatters::v2s_f32_rounded(2)),
             dither: EnumParam::new("Dither", DitherChoice::Off),
             noise_shaping: BoolParam::new("Noise Shaping", false),
+            ref_listen: BoolParam::new("Ref Listen", false),
             ref_slot: IntParam::new("Ref Slot", 1, IntRange::Linear { min: 1, max: 4 }),
             ref_match: EnumParam::new("Ref Match", RefMatchChoice::Integrated),
             ref_sync: BoolParam::new("Ref Sync", true),
@@ -774,7 +774,11 @@ impl MasterParams {
                     DitherChoice::Bits16 => 16,
                 },
                 noise_shaping: self.noise_shaping.value(),
-                listen: self.ab.value().listen(),
+                listen: if self.ref_listen.value() {
+                    Listen::Reference
+                } else {
+                    self.ab.value().listen()
+                },
             },
         }
     }

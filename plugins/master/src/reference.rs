@@ -238,6 +238,9 @@ pub struct References {
     generation: Mutex<[u64; SLOTS]>,
     /// What each slot was last asked to hold, and at which rate.
     requested: Mutex<[Option<(SlotState, f64)>; SLOTS]>,
+    /// The newest finished loop per slot not yet taken by the queue (the audio thread may not
+    /// be running); handed on by [`References::flush`].
+    pending: Mutex<[Option<Box<ReferenceLoop>>; SLOTS]>,
 }
 
 impl Default for References {
@@ -248,6 +251,7 @@ impl Default for References {
             status: Mutex::new(Default::default()),
             generation: Mutex::new([0; SLOTS]),
             requested: Mutex::new(Default::default()),
+            pending: Mutex::new(Default::default()),
         }
     }
 }
@@ -261,15 +265,14 @@ impl References {
         }
         let wanted = Some((state.clone(), sample_rate_hz));
         let fresh = match self.requested.lock() {
-            Ok(mut r) => {
-                let fresh = r[slot] != wanted;
-                r[slot] = wanted;
-                fresh
-            }
+            Ok(r) => r[slot] != wanted,
             Err(_) => return,
         };
         if fresh {
             if state.path.trim().is_empty() && matches!(self.status(slot), SlotStatus::Empty) {
+                if let Ok(mut r) = self.requested.lock() {
+                    r[slot] = wanted;
+                }
                 return;
             }
             self.load(slot, state, sample_rate_hz);
@@ -309,9 +312,12 @@ impl References {
             }
             Err(_) => return,
         };
+        if let Ok(mut r) = self.requested.lock() {
+            r[slot] = Some((state.clone(), sample_rate_hz));
+        }
         if state.path.trim().is_empty() {
             self.set_status(slot, SlotStatus::Empty);
-            self.send(Box::new(ReferenceLoop::new(
+            self.send_loop(Box::new(ReferenceLoop::new(
                 Arc::new(ReferenceAudio {
                     channels: [Vec::new(), Vec::new()],
                     sample_rate_hz,
@@ -332,13 +338,13 @@ impl References {
                     decode(Path::new(&state.path), sample_rate_hz)
                 }))
                 .unwrap_or_else(|_| Err("the decoder failed on this file".into()));
-                let current = this.generation.lock().map(|g| g[slot]).unwrap_or(0);
-                if current != generation {
-                    return;
-                }
                 match result {
-                    Ok(audio) => this.loaded(slot, Arc::new(audio), &state),
-                    Err(e) => this.set_status(slot, SlotStatus::Failed(e)),
+                    Ok(audio) => this.loaded(slot, Arc::new(audio), &state, generation),
+                    Err(e) => {
+                        if this.is_current(slot, generation) {
+                            this.set_status(slot, SlotStatus::Failed(e));
+                        }
+                    }
                 }
             });
         if spawned.is_err() {
@@ -369,10 +375,21 @@ impl References {
             loop_start_s: start_s,
             loop_end_s: end_s,
         };
-        self.loaded(slot.min(SLOTS - 1), audio, &state);
+        let slot = slot.min(SLOTS - 1);
+        let generation = self.generation.lock().map(|g| g[slot]).unwrap_or(0);
+        self.loaded(slot, audio, &state, generation);
     }
 
-    fn loaded(&self, slot: usize, audio: Arc<ReferenceAudio>, state: &SlotState) {
+    fn is_current(&self, slot: usize, generation: u64) -> bool {
+        self.generation
+            .lock()
+            .map(|g| g[slot] == generation)
+            .unwrap_or(false)
+    }
+
+    /// Measures a finished load and hands it on, unless a newer load or a clear of the slot
+    /// started meanwhile (then it is dropped here).
+    fn loaded(&self, slot: usize, audio: Arc<ReferenceAudio>, state: &SlotState, generation: u64) {
         let l = ReferenceLoop::new(audio.clone(), slot, state.loop_start_s, state.loop_end_s);
         let sr = audio.sample_rate_hz;
         let status = SlotStatus::Loaded {
@@ -384,20 +401,63 @@ impl References {
             stats: Arc::new(Stats::of(&audio, l.start, l.end)),
             audio,
         };
-        self.send(Box::new(l));
+        // Checked and delivered under the generation lock: a clear or a newer load cannot slip
+        // in between.
+        let Ok(g) = self.generation.lock() else {
+            return;
+        };
+        if g[slot] != generation {
+            return;
+        }
+        self.send_loop(Box::new(l));
         self.set_status(slot, status);
+        drop(g);
     }
 
-    /// Queues a loop for the audio thread (waiting while the queue is full: the audio thread
-    /// takes one per block).
-    fn send(&self, mut l: Box<ReferenceLoop>) {
-        for _ in 0..2000 {
-            self.collect_retired();
-            match self.incoming.push(l) {
-                Ok(()) => return,
-                Err(back) => l = back,
+    /// Hands a loop toward the audio thread: it becomes the slot's pending loop (replacing an
+    /// older one not yet taken) and the pending loops are offered to the queue.
+    fn send_loop(&self, l: Box<ReferenceLoop>) {
+        let slot = l.slot.min(SLOTS - 1);
+        if let Ok(mut p) = self.pending.lock() {
+            p[slot] = Some(l);
+        }
+        self.flush();
+    }
+
+    /// Offers the pending loops to the audio thread's queue (never waits) and drops the loops
+    /// it handed back. The editor calls it every frame, activation and every load too.
+    pub fn flush(&self) {
+        self.collect_retired();
+        let Ok(mut p) = self.pending.lock() else {
+            return;
+        };
+        for slot in p.iter_mut() {
+            if let Some(l) = slot.take()
+                && let Err(back) = self.incoming.push(l)
+            {
+                *slot = Some(back);
             }
-            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
+    /// At activation: loops queued for another rate are dropped, the rest kept pending.
+    pub fn drop_other_rates(&self, sample_rate_hz: f64) {
+        let Ok(mut p) = self.pending.lock() else {
+            return;
+        };
+        while let Some(l) = self.incoming.pop() {
+            let slot = l.slot.min(SLOTS - 1);
+            if l.audio.sample_rate_hz == sample_rate_hz && p[slot].is_none() {
+                p[slot] = Some(l);
+            }
+        }
+        for slot in p.iter_mut() {
+            if slot
+                .as_ref()
+                .is_some_and(|l| l.audio.sample_rate_hz != sample_rate_hz && !l.is_empty())
+            {
+                *slot = None;
+            }
         }
     }
 }

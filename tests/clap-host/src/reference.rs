@@ -87,7 +87,7 @@ pub fn run(plugin: &Path, id: &str, reference: &Path, music: &Path) -> Result<i3
         &json!([{ "path": reference.to_string_lossy(), "loop_start_s": loop_start, "loop_end_s": loop_end }]),
     )?;
     p.load_state(&state)?;
-    let ab = param(&mut p, "A/B", "Reference")?;
+    let ab = param(&mut p, "Ref Listen", "On")?;
     p.set_params(&[ab])?;
     // The first activation starts the loader; give it time, then play.
     let short = vec![vec![0.0f32; 4096]; 2];
@@ -131,7 +131,7 @@ pub fn run(plugin: &Path, id: &str, reference: &Path, music: &Path) -> Result<i3
     // 3. Switching Processed → Reference → Processed mid-stream is a crossfade, no jump.
     let mut p = bundle.instantiate(id)?;
     p.load_state(&state)?;
-    let processed_choice = param(&mut p, "A/B", "Processed")?;
+    let processed_choice = param(&mut p, "Ref Listen", "Off")?;
     p.render(sr, 512, &short, &[], || 512)?;
     std::thread::sleep(std::time::Duration::from_secs(3));
     let changes = [
@@ -147,24 +147,45 @@ pub fn run(plugin: &Path, id: &str, reference: &Path, music: &Path) -> Result<i3
         },
     ];
     let (switched, _) = p.render(sr, 512, &music, &changes, || 512)?;
-    let jump = switched
-        .iter()
-        .flat_map(|c| c.windows(2).map(|w| (w[1] - w[0]).abs()))
-        .fold(0.0f32, f32::max);
-    let music_jump = processed
-        .iter()
-        .flat_map(|c| c.windows(2).map(|w| (w[1] - w[0]).abs()))
-        .fold(0.0f32, f32::max);
-    let ref_jump = ref_loop
-        .iter()
-        .flat_map(|c| c.windows(2).map(|w| (w[1] - w[0]).abs()))
-        .fold(0.0f32, f32::max)
-        * g as f32;
+    // At the switch to Reference (5 s) the output must be a blend of the processed music (the
+    // first render: same input, same chain) and the loop at its gain, the loop's share rising
+    // over the crossfade – not one of them at once. The loop's position and gain are read off
+    // the output 0.1–0.6 s after the switch.
+    // Where the output first leaves the processed music (the block holding the change).
+    let at = (5 * rate as usize - 4096..5 * rate as usize + 4096)
+        .find(|&i| (0..2).any(|c| (switched[c][i] - processed[c][i]).abs() > 1e-6))
+        .unwrap_or(5 * rate as usize);
+    let fade = (0.03 * sr) as usize;
+    let after = at + (0.1 * sr) as usize..at + (0.6 * sr) as usize;
+    let (mut num, mut den) = (0.0f64, 0.0f64);
+    for i in after.clone() {
+        for c in 0..2 {
+            let r = f64::from(ref_loop[c][i % len]);
+            num += f64::from(switched[c][i]) * r;
+            den += r * r;
+        }
+    }
+    let g_switch = num / den.max(1e-30);
+    let (mut off_blend, mut off_hard, mut off_none) = (0.0f64, 0.0f64, 0.0f64);
+    for k in 0..fade {
+        let i = at + k;
+        let w = k as f64 / fade as f64;
+        for c in 0..2 {
+            let (pr, rf) = (
+                f64::from(processed[c][i]),
+                g_switch * f64::from(ref_loop[c][i % len]),
+            );
+            let out = f64::from(switched[c][i]);
+            off_blend = off_blend.max((out - ((1.0 - w) * pr + w * rf)).abs());
+            off_hard = off_hard.max((out - rf).abs());
+            off_none = off_none.max((out - pr).abs());
+        }
+    }
     check(
         format!(
-            "switching to Reference and back crossfades: largest sample step {jump:.3} (processed music {music_jump:.3}, the loop at its gain {ref_jump:.3})"
+            "switching to Reference crossfades over 30 ms: output off the expected blend by {off_blend:.4} at most, off a hard switch by {off_hard:.3}, off no switch by {off_none:.3}"
         ),
-        jump <= 1.05 * music_jump.max(ref_jump),
+        off_blend < 0.02 && off_hard > 10.0 * off_blend && off_none > 10.0 * off_blend,
     );
 
     // 4. A missing file and an emptied slot: loads, plays silence, no failure.

@@ -90,8 +90,15 @@ impl ReferenceUi {
 
     /// Takes the audio thread's analysis chunks into the long-term spectra and hands them
     /// back (every frame, whichever panel shows).
-    pub fn collect(&mut self, shared: &MasterShared) {
+    pub fn collect(&mut self, p: &MasterParams, shared: &Arc<MasterShared>) {
         let rate = f64::from(shared.sample_rate_hz.load(Ordering::Relaxed));
+        // References: a state restored while the plugin runs is loaded from here (nice-plug
+        // does not re-activate on a state load); finished loops are offered to the audio thread.
+        let slots = saved(p);
+        for (slot, state) in slots.into_iter().enumerate() {
+            shared.references.ensure(slot, state, rate);
+        }
+        shared.references.flush();
         if rate != self.rate || self.pre_eq.is_none() {
             self.rate = rate;
             self.restart();
@@ -219,13 +226,17 @@ impl ReferenceUi {
                 overview,
                 ..
             } => {
+                let played = if gain > -100.0 {
+                    format!("played at {gain:+.1} dB to match the master")
+                } else {
+                    "silent until the master's loudness is known".to_owned()
+                };
                 ui.label(format!(
-                    "{} long; loop {} – {} at {:.1} LUFS integrated; played at {:+.1} dB to match the master",
+                    "{} long; loop {} – {} at {:.1} LUFS integrated; {played}",
                     mmss(seconds),
                     mmss(loop_start_s),
                     mmss(loop_end_s),
                     loop_lufs,
-                    gain
                 ));
                 let (rect, response) = ui.allocate_exact_size(
                     egui::vec2(ui.available_width().min(720.0), 70.0),
@@ -580,7 +591,19 @@ impl ReferenceUi {
                     })
                     .collect()
             };
-            let (ref_mid, ref_side) = (average(&|s| &s.spectra.mid), average(&|s| &s.spectra.side));
+            let (mut ref_mid, mut ref_side) =
+                (average(&|s| &s.spectra.mid), average(&|s| &s.spectra.side));
+            // At the mix's level (its total power), so the fit's weighting of quiet bands
+            // sees both alike.
+            let total = |a: &[f64], b: &[f64]| a.iter().chain(b).sum::<f64>();
+            let (mix_total, ref_total) = (total(&mix.mid, &mix.side), total(&ref_mid, &ref_side));
+            if mix_total > 0.0 && ref_total > 0.0 {
+                let k = mix_total / ref_total;
+                ref_mid
+                    .iter_mut()
+                    .chain(ref_side.iter_mut())
+                    .for_each(|x| *x *= k);
+            }
             let centres = band_centres();
             let fit = matching::fit(
                 &Spectra {
