@@ -122,6 +122,8 @@ pub struct Psr {
     in_hop: usize,
     peak: f32,
     values: Vec<f64>,
+    /// Percentiles as of the last whole second (sorting every frame would grow with the hours).
+    cached: [f64; 3],
 }
 
 impl Psr {
@@ -137,6 +139,7 @@ impl Psr {
             in_hop: 0,
             peak: 0.0,
             values: Vec::new(),
+            cached: [f64::NAN; 3],
         }
     }
 
@@ -163,13 +166,20 @@ impl Psr {
                 if self.peaks.len() == 30 && s.is_finite() && s > -70.0 && tp > 0.0 {
                     self.values
                         .push(f64::from(lathe_dsp::level::gain_to_db(tp)) - s);
+                    if self.values.len() % 10 == 1 {
+                        self.cached = self.compute();
+                    }
                 }
             }
         }
     }
 
-    /// 10th, 50th and 90th percentile (NaN before 3 s).
+    /// 10th, 50th and 90th percentile (NaN before 3 s), updated once a second.
     pub fn percentiles(&self) -> [f64; 3] {
+        self.cached
+    }
+
+    fn compute(&self) -> [f64; 3] {
         if self.values.is_empty() {
             return [f64::NAN; 3];
         }
@@ -356,7 +366,7 @@ impl References {
     }
 
     /// Sets a new loop on a loaded slot (measured here; the audio is shared, not copied).
-    pub fn set_loop(&self, slot: usize, start_s: f64, end_s: f64) {
+    pub fn set_loop(self: &Arc<Self>, slot: usize, start_s: f64, end_s: f64) {
         let audio = match self.status.lock() {
             Ok(s) => match &s[slot.min(SLOTS - 1)] {
                 SlotStatus::Loaded { audio, .. } => audio.clone(),
@@ -377,7 +387,17 @@ impl References {
         };
         let slot = slot.min(SLOTS - 1);
         let generation = self.generation.lock().map(|g| g[slot]).unwrap_or(0);
-        self.loaded(slot, audio, &state, generation);
+        // Measuring a long loop takes a while: not on the editor's thread.
+        let this = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("lathe-reference-loop".into())
+            .spawn(move || this.loaded(slot, audio, &state, generation));
+        if spawned.is_err() {
+            self.set_status(
+                slot,
+                SlotStatus::Failed("cannot start a loader thread".into()),
+            );
+        }
     }
 
     fn is_current(&self, slot: usize, generation: u64) -> bool {
