@@ -182,16 +182,6 @@ fn placement(b: &BandSettings) -> &'static str {
     }
 }
 
-/// Largest |residual| from 40 Hz to 16 kHz.
-fn worst(v: &[Option<f64>]) -> Option<f64> {
-    v.iter()
-        .zip(NOMINAL_HZ)
-        .filter(|(_, f)| (40.0..=16_000.0).contains(f))
-        .filter_map(|(r, _)| *r)
-        .map(f64::abs)
-        .reduce(f64::max)
-}
-
 fn num(v: f64) -> Value {
     if v.is_finite() {
         json!((v * 1000.0).round() / 1000.0)
@@ -262,7 +252,10 @@ impl MatchOutcome {
             if self.mono && (self.request_text.contains("width")) {
                 println!("    (mono mix: width not matched)");
             }
-            let (m, s) = (worst(&fit.residual_mid_db), worst(&fit.residual_side_db));
+            let (m, s) = (
+                matching::largest_from_40_hz_to_16_khz(&fit.residual_mid_db),
+                matching::largest_from_40_hz_to_16_khz(&fit.residual_side_db),
+            );
             let show = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.1} dB"));
             println!(
                 "    left unmatched (largest 1/3-octave band, 40 Hz–16 kHz): mid {}, side {}",

@@ -70,6 +70,18 @@ pub struct MatchFit {
     pub residual_side_db: Vec<Option<f64>>,
 }
 
+/// The largest |value| of a per-band list (on [`crate::band_spectrum::NOMINAL_HZ`]) from 40 Hz to
+/// 16 kHz – what the match leaves, as users read it; `None` when no band there holds a value.
+pub fn largest_from_40_hz_to_16_khz(values: &[Option<f64>]) -> Option<f64> {
+    values
+        .iter()
+        .zip(crate::band_spectrum::NOMINAL_HZ)
+        .filter(|(_, f)| (40.0..=16_000.0).contains(f))
+        .filter_map(|(r, _)| *r)
+        .map(f64::abs)
+        .reduce(f64::max)
+}
+
 /// Bands below this much under a path's loudest band (dB) carry no weight; from 15 dB less on
 /// they fade out. Such bands hold hum, noise or nothing, and their difference says nothing.
 const DEPTH_DB: f64 = 60.0;

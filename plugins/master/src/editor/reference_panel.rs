@@ -5,7 +5,7 @@
 use super::{choices, presets, toggle};
 use crate::reference::{Psr, SLOTS, SlotState, SlotStatus, Stats, Sums};
 use crate::{AnalysisChunk, MasterParams, MasterShared};
-use lathe_dsp::band_spectrum::{BandAnalyzer, NOMINAL_HZ, band_centres};
+use lathe_dsp::band_spectrum::{BandAnalyzer, band_centres};
 use lathe_dsp::matching::{self, Aspects, MatchOptions, Spectra};
 use lathe_plugin_common as ui_common;
 use nice_plug::context::gui::GuiContext;
@@ -631,13 +631,8 @@ impl ReferenceUi {
                 new.stereo.width_pct = w;
                 said.push(format!("width {w:.0} %"));
             }
-            let worst = |v: &[Option<f64>]| {
-                v.iter()
-                    .zip(NOMINAL_HZ)
-                    .filter(|(_, f)| (40.0..=16_000.0).contains(f))
-                    .filter_map(|(r, _)| *r)
-                    .fold(0.0f64, |m, r| m.max(r.abs()))
-            };
+            let worst =
+                |v: &[Option<f64>]| matching::largest_from_40_hz_to_16_khz(v).unwrap_or(0.0);
             said.push(format!(
                 "EQ bands set; left unmatched at most {:.1} dB mid, {:.1} dB side",
                 worst(&fit.residual_mid_db),
