@@ -8,6 +8,8 @@
 //! lathe deliver MASTER -o DIR --to LIST [--title T --artist A --isrc CC-XXX-YY-NNNNN ...]
 //! lathe session [--json] [--watch] [--group NAME] [--interval-ms MS] [--reset]
 //! lathe compare MIX REF... [--json] [--plot FILE.png]
+//! lathe album ALBUM.toml -o DIR [--overwrite] [--json]
+//! lathe ddp-check DIR [--extract OUT] [--compare-to TRACKS] [--json]
 //! ```
 //! `analyze` reads WAV, AIFF, FLAC and MP3; prints loudness, peaks, dynamics, stereo and QC
 //! findings as Lathe Meter measures them. Exit status: 0 all good, 1 a file could not be read,
@@ -17,6 +19,7 @@
 //!
 //! `session` prints every running Lathe Meter instance (all DAWs, all processes of this user).
 
+mod album;
 mod compare;
 mod decode;
 mod deliver;
@@ -233,6 +236,12 @@ enum Commands {
     Master(master::MasterArgs),
     /// Write the files a distributor asks for from a master, each verified, with a report.
     Deliver(deliver::DeliverArgs),
+    /// Sequence an album: a DDP 2.0 image for CD replication, the CD tracks as WAV, a cue
+    /// sheet image and a report, from an album file (TOML).
+    Album(album::AlbumArgs),
+    /// Check a DDP 2.0 fileset: structure, Red Book limits, ISRC/UPC, CD-TEXT, checksums;
+    /// print its PQ table, extract or compare its tracks.
+    DdpCheck(album::check::DdpCheckArgs),
     /// Show every running Lathe Meter instance.
     Session(SessionCli),
     /// Compare a mix with reference records at matched loudness: loudness, dynamics, width
@@ -396,6 +405,8 @@ fn main() {
         Commands::Analyze(args) => run_analyze(&args),
         Commands::Master(args) => master::run(&args),
         Commands::Deliver(args) => deliver::run(&args),
+        Commands::Album(args) => album::run(&args),
+        Commands::DdpCheck(args) => album::check::run(&args),
         Commands::Compare(args) => compare::run(&args),
         Commands::Session(s) => session::run(&session::SessionArgs {
             json: s.json,

@@ -81,6 +81,37 @@ pub struct MasterArgs {
     /// List the parameters --set takes and the presets, and exit.
     #[arg(long)]
     pub list_params: bool,
+    /// No report on standard output (`lathe album` renders its mixes this way).
+    #[arg(skip)]
+    pub quiet: bool,
+}
+
+impl MasterArgs {
+    /// A mix rendered for `lathe album`: a preset or settings file, 32-bit float, no report.
+    pub fn for_album(
+        input: PathBuf,
+        output: PathBuf,
+        preset: Option<String>,
+        settings: Option<PathBuf>,
+    ) -> Self {
+        Self {
+            input: Some(input),
+            output: Some(output),
+            preset,
+            settings,
+            sets: Vec::new(),
+            target: None,
+            ceiling: None,
+            bits: Some("32".into()),
+            matches: Vec::new(),
+            match_amount: 100.0,
+            match_limit: 6.0,
+            json: false,
+            print_settings: false,
+            list_params: false,
+            quiet: true,
+        }
+    }
 }
 
 /// Runs the command; returns the exit status.
@@ -325,7 +356,8 @@ fn run_inner(args: &MasterArgs) -> Result<i32> {
         bits,
         matched: matched.as_ref(),
     };
-    if args.json {
+    if args.quiet {
+    } else if args.json {
         println!("{}", report.json());
     } else {
         report.print();

@@ -13,10 +13,10 @@
 //! command exits 1.
 
 mod codecs;
-mod encode;
-mod meta;
+pub(crate) mod encode;
+pub(crate) mod meta;
 mod outputs;
-mod render;
+pub(crate) mod render;
 pub(crate) mod report;
 
 use crate::decode::AudioFile;
@@ -140,7 +140,7 @@ fn metadata(args: &DeliverArgs) -> Result<Metadata> {
 
 /// Prepares the output folder: created if missing; refused when it holds files unless
 /// `overwrite`; stale temporary files of an interrupted run removed.
-fn prepare_folder(dir: &Path, overwrite: bool) -> Result<()> {
+pub(crate) fn prepare_folder(dir: &Path, overwrite: bool) -> Result<()> {
     if dir.exists() {
         if !dir.is_dir() {
             return usage(format!("{} exists and is not a folder", dir.display()));

@@ -1,0 +1,829 @@
+//! `lathe album ALBUM.toml -o DIR`: sequences a record – order, pauses, fades, one loudness plan
+//! – and writes a DDP 2.0 image for CD replication, the CD tracks as WAV files, a cue-sheet
+//! image for reference CD-Rs, and a report. `lathe ddp-check` (in `check.rs`) reads any DDP 2.0
+//! fileset back.
+//!
+//! Per track, in order: the file is read (or a mix rendered through Lathe Master's chain with
+//! its `preset` / `settings`), converted to 44.1 kHz when it is at another rate (the deliver
+//! resampler), faded, given its gain from the loudness plan, re-limited only if that gain takes
+//! it over the ceiling; then the tracks are placed on CD frames ([`layout`]) and the image is
+//! dithered to 16 bits once, last (pauses stay digital silence).
+//!
+//! Everything is written in a hidden `.partial-album` folder, read back and checked (the DDP by
+//! the same reader `lathe ddp-check` uses, the CD files bit for bit against the DDP's audio),
+//! and only then moved into place.
+
+mod cdtext;
+pub mod check;
+pub mod ddp;
+pub mod layout;
+
+use crate::deliver::Metadata;
+use crate::deliver::render::{self, Signal};
+use anyhow::{Context, Result, bail};
+use lathe_dsp::dither::OfflineDither;
+use layout::{CD_RATE_HZ, Disc, FRAME_SAMPLES};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args)]
+pub struct AlbumArgs {
+    /// The album file (TOML: an [album] table and one [[track]] per track; see the README).
+    pub album: PathBuf,
+    /// Output folder (created; refused when it holds files, unless --overwrite).
+    #[arg(short = 'o', long = "out", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Replace the files of an earlier run in the output folder.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The album file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlbumFile {
+    album: AlbumHead,
+    #[serde(default)]
+    track: Vec<TrackEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlbumHead {
+    title: String,
+    artist: Option<String>,
+    upc: Option<String>,
+    /// "album" (one gain for all), "track" (each to the target) or "none".
+    #[serde(default = "default_loudness")]
+    loudness: String,
+    #[serde(default = "default_target")]
+    target: f64,
+    #[serde(default = "default_ceiling")]
+    ceiling: f64,
+    #[serde(default, deserialize_with = "text_or_number")]
+    year: Option<String>,
+    composer: Option<String>,
+}
+
+fn default_loudness() -> String {
+    "album".into()
+}
+fn default_target() -> f64 {
+    -14.0
+}
+fn default_ceiling() -> f64 {
+    -1.0
+}
+fn default_gap() -> f64 {
+    2.0
+}
+
+fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Text(String),
+        Number(i64),
+    }
+    Ok(Option::<Either>::deserialize(d)?.map(|e| match e {
+        Either::Text(t) => t,
+        Either::Number(n) => n.to_string(),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrackEntry {
+    file: PathBuf,
+    title: Option<String>,
+    artist: Option<String>,
+    isrc: Option<String>,
+    composer: Option<String>,
+    #[serde(default = "default_gap")]
+    gap: f64,
+    #[serde(default)]
+    fade_in: f64,
+    #[serde(default)]
+    fade_out: f64,
+    #[serde(default)]
+    gain: f64,
+    side: Option<String>,
+    /// Render a mix through Lathe Master with a factory preset…
+    preset: Option<String>,
+    /// …or a settings file (relative to the album file).
+    settings: Option<PathBuf>,
+}
+
+/// How the tracks' levels are set.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Plan {
+    Album,
+    Track,
+    None,
+}
+
+/// An error in what the user asked for (exit 2).
+#[derive(Debug)]
+struct Usage(String);
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for Usage {}
+
+/// Exit status: 0 written and verified, 1 a file could not be read or a check failed, 2 usage
+/// (an album file that breaks a rule, named with the track).
+pub fn run(args: &AlbumArgs) -> i32 {
+    match run_inner(args) {
+        Ok(()) => 0,
+        Err(e) => {
+            let usage = e.downcast_ref::<Usage>().is_some();
+            eprintln!("lathe album: {e:#}");
+            if usage { 2 } else { 1 }
+        }
+    }
+}
+
+/// One track as the album file asks for it, checked.
+struct TrackPlan {
+    path: PathBuf,
+    name: String,
+    meta: Metadata,
+    gap_s: f64,
+    fade_in_s: f64,
+    fade_out_s: f64,
+    gain_db: f64,
+    preset: Option<String>,
+    settings: Option<PathBuf>,
+}
+
+fn usage_err(msg: String) -> anyhow::Error {
+    Usage(msg).into()
+}
+
+/// Reads and checks the album file: metadata formats, duplicate ISRCs, fades, gains, the plan.
+fn load(path: &Path) -> Result<(AlbumHead, Plan, Vec<TrackPlan>)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let file: AlbumFile = toml::from_str(&text)
+        .map_err(|e| usage_err(format!("{} is not a valid album file: {e}", path.display())))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let head = file.album;
+    let plan = match head.loudness.as_str() {
+        "album" => Plan::Album,
+        "track" => Plan::Track,
+        "none" => Plan::None,
+        other => {
+            return Err(usage_err(format!(
+                "loudness = {other:?}: expected \"album\", \"track\" or \"none\""
+            )));
+        }
+    };
+    if !(-40.0..=0.0).contains(&head.target) {
+        return Err(usage_err(format!(
+            "target = {}: expected −40 … 0 LUFS",
+            head.target
+        )));
+    }
+    if !(-20.0..=0.0).contains(&head.ceiling) {
+        return Err(usage_err(format!(
+            "ceiling = {}: expected −20 … 0 dBTP",
+            head.ceiling
+        )));
+    }
+    if file.track.is_empty() {
+        return Err(usage_err("the album file has no [[track]]".into()));
+    }
+    let count = file.track.len();
+    let album_meta = Metadata {
+        album: Some(head.title.clone()),
+        artist: head.artist.clone(),
+        upc: head.upc.clone(),
+        year: head.year.clone(),
+        composer: head.composer.clone(),
+        ..Metadata::default()
+    }
+    .validated()
+    .map_err(|e| usage_err(format!("[album]: {e:#}")))?;
+    let mut tracks = Vec::with_capacity(count);
+    let mut seen_isrc: Vec<(String, usize)> = Vec::new();
+    for (i, t) in file.track.into_iter().enumerate() {
+        let n = i + 1;
+        let name = t.title.clone().unwrap_or_else(|| {
+            t.file
+                .file_stem()
+                .map_or(format!("Track {n}"), |s| s.to_string_lossy().into_owned())
+        });
+        let bad = |what: String| usage_err(format!("track {n} ({name}): {what}"));
+        let meta = Metadata {
+            title: Some(name.clone()),
+            artist: t.artist.clone().or_else(|| album_meta.artist.clone()),
+            isrc: t.isrc.clone(),
+            track: Some(format!("{n}/{count}")),
+            composer: t.composer.clone().or_else(|| album_meta.composer.clone()),
+            ..album_meta.clone()
+        }
+        .validated()
+        .map_err(|e| bad(format!("{e:#}")))?;
+        if let Some(isrc) = &meta.isrc {
+            if let Some((_, first)) = seen_isrc.iter().find(|(s, _)| s == isrc) {
+                return Err(bad(format!(
+                    "ISRC {} is also track {first}'s; each recording has its own",
+                    meta.isrc_display().unwrap_or_default()
+                )));
+            }
+            seen_isrc.push((isrc.clone(), n));
+        }
+        for (what, v) in [("fade_in", t.fade_in), ("fade_out", t.fade_out)] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(bad(format!("{what} = {v}: expected 0 or more seconds")));
+            }
+        }
+        if !t.gain.is_finite() || t.gain.abs() > 24.0 {
+            return Err(bad(format!("gain = {}: expected −24 … +24 dB", t.gain)));
+        }
+        if !t.gap.is_finite() || t.gap < 0.0 {
+            return Err(bad(format!("gap = {}: a pause cannot be negative", t.gap)));
+        }
+        if n == 1 && t.gap < 2.0 {
+            return Err(bad(format!(
+                "gap = {}: Red Book asks for at least 2 s before track 1",
+                t.gap
+            )));
+        }
+        if t.preset.is_some() && t.settings.is_some() {
+            return Err(bad("give preset or settings, not both".into()));
+        }
+        if let Some(side) = &t.side
+            && (side.trim().is_empty() || side.len() > 2)
+        {
+            return Err(bad(format!(
+                "side = {side:?}: expected a side's name, e.g. \"A\""
+            )));
+        }
+        let path = base.join(&t.file);
+        if !path.is_file() {
+            return Err(bad(format!("{} does not exist", path.display())));
+        }
+        tracks.push(TrackPlan {
+            path,
+            name,
+            meta,
+            gap_s: t.gap,
+            fade_in_s: t.fade_in,
+            fade_out_s: t.fade_out,
+            gain_db: t.gain,
+            preset: t.preset,
+            settings: t.settings.map(|s| base.join(s)),
+        });
+    }
+    Ok((head, plan, tracks))
+}
+
+/// A track read, at 44.1 kHz, faded.
+struct Loaded {
+    signal: Signal,
+    source_rate_hz: u32,
+    rendered: bool,
+}
+
+/// Reads a track (rendering a mix through Lathe Master first when it has a preset or settings),
+/// converts it to 44.1 kHz and fades it.
+fn load_track(t: &TrackPlan, n: usize, scratch: &Path) -> Result<Loaded> {
+    let mut path = t.path.clone();
+    let rendered = t.preset.is_some() || t.settings.is_some();
+    if rendered {
+        let out = scratch.join(format!("render-{n:02}.wav"));
+        let args = crate::master::MasterArgs::for_album(
+            t.path.clone(),
+            out.clone(),
+            t.preset.clone(),
+            t.settings.clone(),
+        );
+        if crate::master::run(&args) != 0 {
+            bail!("rendering {} through Lathe Master failed", t.path.display());
+        }
+        path = out;
+    }
+    let master = render::read_master(&path).with_context(|| format!("{}", t.path.display()))?;
+    let source_rate_hz = master.signal.rate_hz;
+    let mut signal = render::resample(&master.signal, CD_RATE_HZ)?;
+    if signal.channels.len() == 1 {
+        let c = signal.channels[0].clone();
+        signal.channels.push(c);
+    }
+    let frames = signal.frames();
+    let fade_in = (t.fade_in_s * f64::from(CD_RATE_HZ)).round() as usize;
+    let fade_out = (t.fade_out_s * f64::from(CD_RATE_HZ)).round() as usize;
+    if fade_in + fade_out > frames {
+        return Err(usage_err(format!(
+            "track {n} ({}): fades of {} s + {} s are longer than the track ({:.2} s)",
+            t.name,
+            t.fade_in_s,
+            t.fade_out_s,
+            signal.duration_s()
+        )));
+    }
+    for c in &mut signal.channels {
+        apply_fades(c, fade_in, fade_out);
+    }
+    Ok(Loaded {
+        signal,
+        source_rate_hz,
+        rendered,
+    })
+}
+
+/// Raised-cosine fades: a fade-in of `n_in` samples starts at gain 0 on the first sample; a
+/// fade-out of `n_out` samples reaches gain 0 on the last sample.
+pub fn apply_fades(x: &mut [f64], n_in: usize, n_out: usize) {
+    let len = x.len();
+    for (i, s) in x.iter_mut().take(n_in).enumerate() {
+        *s *= 0.5 - 0.5 * (std::f64::consts::PI * i as f64 / n_in as f64).cos();
+    }
+    for k in 0..n_out.min(len) {
+        // k = 0 is the last sample.
+        let g = 0.5 - 0.5 * (std::f64::consts::PI * k as f64 / n_out as f64).cos();
+        x[len - 1 - k] *= g;
+    }
+}
+
+/// What the loudness plan did to one track.
+struct Levelled {
+    gain_db: f64,
+    relimited: bool,
+    before: render::Reading,
+    after: render::Reading,
+}
+
+/// Applies `gain_db` and holds the ceiling (re-limiting only when the gain takes the track over).
+fn level(signal: &mut Signal, gain_db: f64, ceiling: f64, before: render::Reading) -> Levelled {
+    let g = 10f64.powf(gain_db / 20.0);
+    for c in &mut signal.channels {
+        for s in c.iter_mut() {
+            *s *= g;
+        }
+    }
+    let mut m = render::measure(signal, false);
+    // A hair under the ceiling counts as over: the dither adds up to 2 LSB.
+    let relimited = m.report.true_peak_max_dbtp > ceiling - 0.01;
+    if relimited {
+        *signal = render::limit(signal, ceiling);
+        m = render::measure(signal, false);
+    }
+    Levelled {
+        gain_db,
+        relimited,
+        before,
+        after: m.report,
+    }
+}
+
+fn run_inner(args: &AlbumArgs) -> Result<()> {
+    let (head, plan, tracks) = load(&args.album)?;
+    crate::deliver::prepare_folder(&args.out, args.overwrite)
+        .map_err(|e| usage_err(format!("{e:#}")))?;
+    let scratch = args.out.join(".partial-album");
+    if scratch.exists() {
+        std::fs::remove_dir_all(&scratch).ok();
+    }
+    std::fs::create_dir_all(&scratch)
+        .with_context(|| format!("cannot create {}", scratch.display()))?;
+    let guard = Scratch(scratch.clone());
+    let result = build(args, &head, plan, &tracks, &scratch);
+    if result.is_ok() {
+        std::mem::forget(guard);
+        std::fs::remove_dir_all(&scratch).ok();
+    }
+    result
+}
+
+/// Removes the scratch folder when the run fails.
+struct Scratch(PathBuf);
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.0).ok();
+    }
+}
+
+fn build(
+    args: &AlbumArgs,
+    head: &AlbumHead,
+    plan: Plan,
+    tracks: &[TrackPlan],
+    scratch: &Path,
+) -> Result<()> {
+    use rayon::prelude::*;
+    let loaded: Vec<Result<Loaded>> = tracks
+        .par_iter()
+        .enumerate()
+        .map(|(i, t)| load_track(t, i + 1, scratch))
+        .collect();
+    let mut loaded: Vec<Loaded> = loaded.into_iter().collect::<Result<_>>()?;
+    let channels: Vec<usize> = tracks
+        .iter()
+        .map(|t| {
+            crate::decode::AudioFile::open(&t.path)
+                .map(|f| f.channels)
+                .unwrap_or(0)
+        })
+        .collect();
+    if let Some(i) = channels.iter().position(|&c| c != channels[0]) {
+        return Err(usage_err(format!(
+            "track {} ({}) has {} channels, track 1 {}: an album's files must agree",
+            i + 1,
+            tracks[i].name,
+            channels[i],
+            channels[0]
+        )));
+    }
+    // Red Book placement first: a refused album costs no further work.
+    let names: Vec<String> = tracks.iter().map(|t| t.name.clone()).collect();
+    let lengths: Vec<usize> = loaded.iter().map(|l| l.signal.frames()).collect();
+    let gaps: Vec<f64> = tracks.iter().map(|t| t.gap_s).collect();
+    let disc = Disc::place(&lengths, &gaps, &names).map_err(|e| usage_err(format!("{e:#}")))?;
+
+    // Loudness plan.
+    let before: Vec<render::Reading> = loaded
+        .par_iter()
+        .map(|l| render::measure(&l.signal, false).report)
+        .collect();
+    let album_before = album_loudness(&loaded);
+    let gains: Vec<f64> = tracks
+        .iter()
+        .zip(&before)
+        .map(|(t, b)| {
+            t.gain_db
+                + match plan {
+                    Plan::Album => head.target - album_before,
+                    Plan::Track => head.target - b.loudness.integrated_lufs,
+                    Plan::None => 0.0,
+                }
+        })
+        .collect();
+    if let Some(i) = gains.iter().position(|g| !g.is_finite()) {
+        return Err(usage_err(format!(
+            "track {} ({}) is silent: the loudness plan cannot set its level",
+            i + 1,
+            tracks[i].name
+        )));
+    }
+    let levelled: Vec<Levelled> = loaded
+        .par_iter_mut()
+        .zip(before)
+        .zip(&gains)
+        .map(|((l, b), &g)| level(&mut l.signal, g, head.ceiling, b))
+        .collect();
+    let album_after = album_loudness(&loaded);
+
+    // The image: silence, then each track's samples at its index 01, dithered once.
+    let mut dither = OfflineDither::new(16, 2, false);
+    let mut image: Vec<Vec<i32>> = vec![vec![0; disc.image_samples()]; 2];
+    for (l, p) in loaded.iter().zip(&disc.tracks) {
+        let steps = dither.quantise(&l.signal.channels);
+        let at = p.start * FRAME_SAMPLES;
+        for (img, s) in image.iter_mut().zip(&steps) {
+            img[at..at + s.len()].copy_from_slice(s);
+        }
+    }
+
+    let mut written = Vec::new();
+    // CD files.
+    let cd_dir = scratch.join("cd");
+    std::fs::create_dir_all(&cd_dir)?;
+    let mut cd_names = Vec::new();
+    for (i, ((t, p), lev)) in tracks.iter().zip(&disc.tracks).zip(&levelled).enumerate() {
+        let name = format!("{:02} {}.wav", i + 1, file_safe(&t.name));
+        let from = p.start * FRAME_SAMPLES;
+        let to = from + p.frames * FRAME_SAMPLES;
+        let steps: Vec<Vec<i32>> = image.iter().map(|c| c[from..to].to_vec()).collect();
+        let r = &lev.after;
+        let bytes = crate::deliver::encode::wav(
+            &steps,
+            CD_RATE_HZ,
+            16,
+            &t.meta,
+            &crate::deliver::encode::BextLoudness {
+                integrated_lufs: r.loudness.integrated_lufs,
+                range_lu: r.loudness.loudness_range_lu,
+                true_peak_dbtp: r.true_peak_max_dbtp,
+                momentary_max_lufs: r.loudness.momentary_max_lufs,
+                short_term_max_lufs: r.loudness.short_term_max_lufs,
+            },
+            &format!(
+                "A=PCM,F=44100,W=16,M=stereo,T=Lathe {}; TPDF dither\r\n",
+                env!("CARGO_PKG_VERSION")
+            ),
+        )?;
+        write_synced(&cd_dir.join(&name), &bytes)?;
+        cd_names.push(name);
+    }
+    written.push("cd/");
+
+    // DDP.
+    let texts = ddp::Texts {
+        album_title: head.title.clone(),
+        album_performer: head.artist.clone().unwrap_or_default(),
+        titles: tracks.iter().map(|t| t.name.clone()).collect(),
+        performers: tracks
+            .iter()
+            .map(|t| t.meta.artist.clone().unwrap_or_default())
+            .collect(),
+    };
+    let isrcs: Vec<Option<String>> = tracks.iter().map(|t| t.meta.isrc.clone()).collect();
+    let upc = tracks[0].meta.upc.clone();
+    let fileset = ddp::Fileset::build(&disc, &image, &isrcs, upc.as_deref(), &texts)?;
+    let ddp_dir = scratch.join("ddp");
+    std::fs::create_dir_all(&ddp_dir)?;
+    for (name, bytes) in &fileset.files {
+        write_synced(&ddp_dir.join(name), bytes)?;
+    }
+    written.push("ddp/");
+
+    // Cue-sheet image for reference CD-Rs: the image from track 1's index 01 on (a CD-R
+    // writer makes the 2 s pause itself).
+    let first = disc.tracks[0].start * FRAME_SAMPLES;
+    let cue_steps: Vec<Vec<i32>> = image.iter().map(|c| c[first..].to_vec()).collect();
+    let album_meta = Metadata {
+        title: Some(head.title.clone()),
+        album: Some(head.title.clone()),
+        artist: head.artist.clone(),
+        upc: upc.clone(),
+        year: head.year.clone(),
+        ..Metadata::default()
+    };
+    let bytes = crate::deliver::encode::wav(
+        &cue_steps,
+        CD_RATE_HZ,
+        16,
+        &album_meta,
+        &crate::deliver::encode::BextLoudness {
+            integrated_lufs: album_after,
+            range_lu: 0.0,
+            true_peak_dbtp: levelled
+                .iter()
+                .map(|l| l.after.true_peak_max_dbtp)
+                .fold(f64::NEG_INFINITY, f64::max),
+            momentary_max_lufs: 0.0,
+            short_term_max_lufs: 0.0,
+        },
+        "A=PCM,F=44100,W=16,M=stereo,T=Lathe\r\n",
+    )?;
+    write_synced(&scratch.join("album.wav"), &bytes)?;
+    let cue = cue_sheet(head, tracks, &disc, upc.as_deref());
+    write_synced(&scratch.join("album.cue"), cue.as_bytes())?;
+    written.push("album.wav");
+    written.push("album.cue");
+
+    // Verification: the DDP as `lathe ddp-check` reads it, its audio against the CD files.
+    let checked = check::check_dir(&ddp_dir).context("reading the DDP back")?;
+    if !checked.errors.is_empty() {
+        bail!(
+            "the DDP written does not pass its own check: {:?}",
+            checked.errors
+        );
+    }
+    let mismatch = check::compare_folder(&checked, &cd_dir)?;
+    if !mismatch.is_empty() {
+        bail!("CD files differ from the DDP's audio: {mismatch:?}");
+    }
+    for (i, name) in cd_names.iter().enumerate() {
+        let back = render::read_master(&cd_dir.join(name))?;
+        let m = render::measure(&back.signal, false);
+        let tp = m.report.true_peak_max_dbtp;
+        if tp > head.ceiling {
+            bail!(
+                "track {} ({}): {tp:.2} dBTP over the {:.1} dBTP ceiling after dither",
+                i + 1,
+                tracks[i].name,
+                head.ceiling
+            );
+        }
+    }
+
+    // Into place, then the report last.
+    for entry in ["cd", "ddp", "album.wav", "album.cue"] {
+        let to = args.out.join(entry);
+        if to.is_dir() {
+            std::fs::remove_dir_all(&to).ok();
+        } else if to.exists() {
+            std::fs::remove_file(&to).ok();
+        }
+        std::fs::rename(scratch.join(entry), &to)
+            .with_context(|| format!("cannot move {entry} into place"))?;
+    }
+    let report = json!({
+        "album": {
+            "title": head.title,
+            "artist": head.artist,
+            "upc": upc,
+            "loudness_plan": format!("{plan:?}").to_lowercase(),
+            "target_lufs": head.target,
+            "ceiling_dbtp": head.ceiling,
+            "integrated_lufs_before": num(album_before),
+            "integrated_lufs": num(album_after),
+            "tracks": tracks.len(),
+            "length": layout::msf_text(disc.lead_out),
+            "lead_out_frames": disc.lead_out,
+            "platforms": platforms(album_after),
+        },
+        "tracks": tracks.iter().zip(&disc.tracks).zip(&levelled).zip(&loaded).zip(&cd_names)
+            .enumerate()
+            .map(|(i, ((((t, p), lev), l), cd))| {
+                let r = &lev.after;
+                json!({
+                    "number": i + 1,
+                    "title": t.name,
+                    "artist": t.meta.artist,
+                    "isrc": t.meta.isrc_display(),
+                    "file": t.path,
+                    "rendered_through_lathe_master": l.rendered,
+                    "source_rate_hz": l.source_rate_hz,
+                    "resampled": l.source_rate_hz != CD_RATE_HZ,
+                    "index_00": (p.pause < p.start).then(|| layout::msf_text(p.pause)),
+                    "index_01": layout::msf_text(p.start),
+                    "start_frames": p.start,
+                    "length": layout::msf_text(p.frames),
+                    "length_samples": p.samples,
+                    "gap_s": (p.start - p.pause) as f64 / layout::FRAMES_PER_SECOND as f64,
+                    "gain_db": num(lev.gain_db),
+                    "relimited": lev.relimited,
+                    "integrated_lufs_before": num(lev.before.loudness.integrated_lufs),
+                    "integrated_lufs": num(r.loudness.integrated_lufs),
+                    "loudness_range_lu": num(r.loudness.loudness_range_lu),
+                    "true_peak_dbtp": num(r.true_peak_max_dbtp),
+                    "plr_db": num(r.plr_db),
+                    "cd_file": format!("cd/{cd}"),
+                })
+            })
+            .collect::<Vec<Value>>(),
+        "written": written,
+    });
+    let text = serde_json::to_string_pretty(&report)?;
+    write_synced(&args.out.join("report.json"), text.as_bytes())?;
+    if args.json {
+        println!("{text}");
+    } else {
+        print_report(&report);
+    }
+    Ok(())
+}
+
+/// Integrated loudness of the tracks played one after another (BS.1770 gating over the whole
+/// album).
+fn album_loudness(tracks: &[Loaded]) -> f64 {
+    let mut meter = lathe_dsp::loudness::LoudnessMeter::new(f64::from(CD_RATE_HZ), 2);
+    let block = 4410;
+    let mut buf: Vec<Vec<f32>> = vec![Vec::new(), Vec::new()];
+    for t in tracks {
+        let mut at = 0;
+        while at < t.signal.frames() {
+            let end = (at + block).min(t.signal.frames());
+            for (b, c) in buf.iter_mut().zip(&t.signal.channels) {
+                b.clear();
+                b.extend(c[at..end].iter().map(|&s| s as f32));
+            }
+            meter.process(&buf);
+            at = end;
+        }
+    }
+    meter.reading().integrated_lufs
+}
+
+/// What the platforms' album modes do with the record: the gain each applies (their reference
+/// level minus the album's loudness; Spotify and others only turn down by default).
+fn platforms(album_lufs: f64) -> Value {
+    let gain = |reference: f64, up: bool| {
+        let g = reference - album_lufs;
+        num(if up { g } else { g.min(0.0) })
+    };
+    json!({
+        "spotify_album_normal": gain(-14.0, true),
+        "apple_music_sound_check": gain(-16.0, true),
+        "youtube_music": gain(-14.0, false),
+        "tidal_album": gain(-14.0, false),
+        "amazon_music": gain(-14.0, false),
+        "deezer": gain(-15.0, false),
+    })
+}
+
+fn num(v: f64) -> Value {
+    if v.is_finite() {
+        json!((v * 100.0).round() / 100.0)
+    } else {
+        Value::Null
+    }
+}
+
+/// A title as a file name: no path separators or characters file systems refuse.
+fn file_safe(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| match c {
+            '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|' => '_',
+            c if c.is_control() => '_',
+            c => c,
+        })
+        .collect();
+    let s = s.trim().trim_start_matches('.').to_string();
+    if s.is_empty() { "Track".into() } else { s }
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut f =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("cannot write {} (disk full?)", path.display()))
+}
+
+/// A cue sheet for `album.wav` (CDRWIN syntax, as cdrdao and burning tools read it): times are
+/// from the start of the file, which begins at track 1's index 01.
+fn cue_sheet(head: &AlbumHead, tracks: &[TrackPlan], disc: &Disc, upc: Option<&str>) -> String {
+    let quote = |s: &str| s.replace('"', "'");
+    let mut out = String::new();
+    if let Some(upc) = upc {
+        // CATALOG takes 13 digits: a UPC-A is an EAN-13 with a leading 0.
+        out += &format!("CATALOG {upc:0>13}\n");
+    }
+    if let Some(a) = &head.artist {
+        out += &format!("PERFORMER \"{}\"\n", quote(a));
+    }
+    out += &format!("TITLE \"{}\"\n", quote(&head.title));
+    out += "FILE \"album.wav\" WAVE\n";
+    let origin = disc.tracks[0].start;
+    for (i, (t, p)) in tracks.iter().zip(&disc.tracks).enumerate() {
+        out += &format!("  TRACK {:02} AUDIO\n", i + 1);
+        out += &format!("    TITLE \"{}\"\n", quote(&t.name));
+        if let Some(a) = &t.meta.artist {
+            out += &format!("    PERFORMER \"{}\"\n", quote(a));
+        }
+        if let Some(isrc) = &t.meta.isrc {
+            out += &format!("    ISRC {isrc}\n");
+        }
+        if i > 0 && p.pause < p.start {
+            out += &format!("    INDEX 00 {}\n", layout::msf_text(p.pause - origin));
+        }
+        out += &format!("    INDEX 01 {}\n", layout::msf_text(p.start - origin));
+    }
+    out
+}
+
+fn print_report(report: &Value) {
+    let a = &report["album"];
+    println!(
+        "{} – {} tracks, {} (with pauses), album {} LUFS (plan: {}, target {} LUFS)",
+        a["title"].as_str().unwrap_or(""),
+        a["tracks"],
+        a["length"].as_str().unwrap_or(""),
+        a["integrated_lufs"],
+        a["loudness_plan"].as_str().unwrap_or(""),
+        a["target_lufs"]
+    );
+    println!("  #  start     length    gain    LUFS    LRA    dBTP   ISRC          title");
+    for t in report["tracks"].as_array().into_iter().flatten() {
+        println!(
+            " {:>2}  {}  {}  {:>6}  {:>6}  {:>5}  {:>6}  {:<12}  {}",
+            t["number"],
+            t["index_01"].as_str().unwrap_or(""),
+            t["length"].as_str().unwrap_or(""),
+            t["gain_db"],
+            t["integrated_lufs"],
+            t["loudness_range_lu"],
+            t["true_peak_dbtp"],
+            t["isrc"].as_str().unwrap_or("-"),
+            t["title"].as_str().unwrap_or("")
+        );
+    }
+    println!("Written: cd/, ddp/, album.wav, album.cue, report.json (all read back and checked)");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fades_are_sample_accurate() {
+        let mut x = vec![1.0; 100];
+        apply_fades(&mut x, 10, 20);
+        assert_eq!(x[0], 0.0);
+        assert!((x[5] - 0.5).abs() < 1e-12);
+        assert_eq!(x[10], 1.0);
+        assert_eq!(x[79], 1.0);
+        assert!(x[80] < 1.0);
+        assert_eq!(x[99], 0.0);
+        assert!((x[89] - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn file_names_are_safe() {
+        assert_eq!(file_safe("a/b: c?"), "a_b_ c_");
+        assert_eq!(file_safe("..."), "Track");
+    }
+}
