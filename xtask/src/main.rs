@@ -9,6 +9,7 @@
 //! cargo xtask bundle <package> [--release]            nice-plug's own bundler
 //! ```
 
+mod album_check;
 mod ardour;
 mod deliver_check;
 mod demo_mix;

@@ -473,6 +473,15 @@ pub fn run(args: &[String]) -> Result<()> {
         },
     );
     steps.step(
+        "lathe album: DDP read by an independent reader, cue by cuetools, CD files by ffprobe/ffmpeg/libebur128; broken DDPs and albums refused; kill",
+        || {
+            crate::album_check::album_checks(
+                lathe.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?,
+                &python_env()?,
+            )
+        },
+    );
+    steps.step(
         "QC on released music (10 genres): clicks found, music left alone, other detectors fire",
         crate::qc_music::clicks_on_music,
     );

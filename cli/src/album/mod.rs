@@ -200,6 +200,12 @@ fn load(path: &Path) -> Result<(AlbumHead, Plan, Vec<TrackPlan>)> {
         return Err(usage_err("the album file has no [[track]]".into()));
     }
     let count = file.track.len();
+    if count > layout::MAX_TRACKS {
+        return Err(usage_err(format!(
+            "{count} tracks: a CD holds at most {}",
+            layout::MAX_TRACKS
+        )));
+    }
     let album_meta = Metadata {
         album: Some(head.title.clone()),
         artist: head.artist.clone(),
@@ -355,30 +361,60 @@ pub fn apply_fades(x: &mut [f64], n_in: usize, n_out: usize) {
 
 /// What the loudness plan did to one track.
 struct Levelled {
+    /// Gain applied before the limiter (dB): the plan's, plus what re-limiting took back.
     gain_db: f64,
     relimited: bool,
+    /// Loudness the plan asked for (LUFS) and how far the track is from it after limiting.
+    wanted_lufs: f64,
+    short_lu: f64,
     before: render::Reading,
     after: render::Reading,
 }
 
-/// Applies `gain_db` and holds the ceiling (re-limiting only when the gain takes the track over).
+/// Passes of the gain search when re-limiting takes loudness away.
+const LEVEL_PASSES: usize = 8;
+/// Loudness the gain search settles for (LU).
+const LEVEL_TOLERANCE_LU: f64 = 0.05;
+/// Most the search adds on top of the plan's gain (dB).
+const LEVEL_EXTRA_MAX_DB: f64 = 12.0;
+
+/// Brings a track to `before + gain_db` LUFS under the ceiling: the gain is applied, and when
+/// that takes the track over the ceiling it is re-limited (Lathe's limiter, no drive) and the
+/// gain raised by what the limiter took, until the track lands within 0.05 LU of the plan or
+/// the search gives up (the shortfall is reported).
 fn level(signal: &mut Signal, gain_db: f64, ceiling: f64, before: render::Reading) -> Levelled {
-    let g = 10f64.powf(gain_db / 20.0);
-    for c in &mut signal.channels {
-        for s in c.iter_mut() {
-            *s *= g;
-        }
-    }
-    let mut m = render::measure(signal, false);
+    let wanted = before.loudness.integrated_lufs + gain_db;
+    let scaled = |g: f64| Signal {
+        rate_hz: signal.rate_hz,
+        channels: signal
+            .channels
+            .iter()
+            .map(|c| c.iter().map(|s| s * 10f64.powf(g / 20.0)).collect())
+            .collect(),
+    };
+    let mut g = gain_db;
+    let mut out = scaled(g);
+    let mut m = render::measure(&out, false);
     // A hair under the ceiling counts as over: the dither adds up to 2 LSB.
     let relimited = m.report.true_peak_max_dbtp > ceiling - 0.01;
     if relimited {
-        *signal = render::limit(signal, ceiling);
-        m = render::measure(signal, false);
+        for _ in 0..LEVEL_PASSES {
+            let limited = render::limit(&scaled(g), ceiling);
+            m = render::measure(&limited, false);
+            out = limited;
+            let short = wanted - m.report.loudness.integrated_lufs;
+            if short.abs() <= LEVEL_TOLERANCE_LU || g - gain_db >= LEVEL_EXTRA_MAX_DB {
+                break;
+            }
+            g = (g + short).min(gain_db + LEVEL_EXTRA_MAX_DB);
+        }
     }
+    *signal = out;
     Levelled {
-        gain_db,
+        gain_db: g,
         relimited,
+        wanted_lufs: wanted,
+        short_lu: wanted - m.report.loudness.integrated_lufs,
         before,
         after: m.report,
     }
@@ -653,6 +689,8 @@ fn build(
                     "gap_s": (p.start - p.pause) as f64 / layout::FRAMES_PER_SECOND as f64,
                     "gain_db": num(lev.gain_db),
                     "relimited": lev.relimited,
+                    "planned_lufs": num(lev.wanted_lufs),
+                    "short_of_plan_lu": num(lev.short_lu),
                     "integrated_lufs_before": num(lev.before.loudness.integrated_lufs),
                     "integrated_lufs": num(r.loudness.integrated_lufs),
                     "loudness_range_lu": num(r.loudness.loudness_range_lu),
@@ -800,6 +838,14 @@ fn print_report(report: &Value) {
             t["isrc"].as_str().unwrap_or("-"),
             t["title"].as_str().unwrap_or("")
         );
+    }
+    for t in report["tracks"].as_array().into_iter().flatten() {
+        if t["relimited"].as_bool() == Some(true) {
+            println!(
+                "  track {}: re-limited to hold the ceiling ({} LU short of the plan)",
+                t["number"], t["short_of_plan_lu"]
+            );
+        }
     }
     println!("Written: cd/, ddp/, album.wav, album.cue, report.json (all read back and checked)");
 }
