@@ -77,11 +77,16 @@ fn album_toml(files: &[PathBuf], extra: &str) -> String {
             GAPS[i]
         );
         match i {
-            0 => t += "fade_out = 3.0\nside = \"A\"\n",
+            0 => t += "fade_out = 3.0\n",
             1 => t += "fade_in = 0.5\nartist = \"Guest\"\n",
             4 => t += "preset = \"Streaming\"\n",
             _ => {}
         }
+        t += if i < 2 {
+            "side = \"A\"\n"
+        } else {
+            "side = \"B\"\n"
+        };
     }
     t
 }
@@ -136,7 +141,8 @@ pub fn album_checks(lathe: &Path, python: &Path) -> Result<()> {
         .arg("album")
         .arg(&album)
         .arg("-o")
-        .arg(&out))?;
+        .arg(&out)
+        .args(["--to", "streaming,vinyl,cassette"]))?;
     println!("{stdout}");
     ensure!(code == 0, "lathe album exited {code}: {stderr}");
     let report: Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json"))?)?;
@@ -252,6 +258,149 @@ pub fn album_checks(lathe: &Path, python: &Path) -> Result<()> {
     println!("album.wav: {album_lufs:.1} LUFS by ffmpeg (target -14)");
     if (album_lufs + 14.0).abs() > 0.3 {
         failures.push(format!("album loudness {album_lufs} LUFS, target -14"));
+    }
+
+    // Per-track deliverables (lathe deliver's own checks ran inside): the files and their tags.
+    for (i, title) in TITLES.iter().enumerate() {
+        let folder = out.join("tracks").join(format!("{:02} {title}", i + 1));
+        let mp3 = folder.join(format!("{:02} {title}.320.mp3", i + 1));
+        let (code, probe, _) = run(Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "format_tags=title,album,track",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(&mp3))?;
+        let want = format!("{}/5", i + 1);
+        if code != 0
+            || !probe.contains(title)
+            || !probe.contains("Night Drive")
+            || !probe.contains(&want)
+        {
+            failures.push(format!("{}: ffprobe reads {probe:?}", mp3.display()));
+        }
+        for name in [
+            format!("{:02} {title}.native-24.wav", i + 1),
+            format!("{:02} {title}.44100-16.wav", i + 1),
+        ] {
+            if !folder.join(&name).is_file() {
+                failures.push(format!("tracks/: {name} missing"));
+            }
+        }
+    }
+
+    // Sides: side A = tracks 1–2, side B = tracks 3–5, 24-bit at 44.1 kHz (track 1's rate),
+    // each track's length at that rate plus the pauses between them (none before a side's
+    // first track); nothing out of phase in released music.
+    let lengths: Vec<usize> = plan["tracks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| t["samples"].as_u64().unwrap_or(0) as usize)
+        .collect();
+    for folder in ["vinyl", "cassette"] {
+        for (side, members) in [("A", 0..2), ("B", 2..5)] {
+            let f = out.join(folder).join(format!("Side {side}.wav"));
+            let r = hound::WavReader::open(&f).with_context(|| f.display().to_string())?;
+            let expect: usize = members
+                .clone()
+                .map(|i| {
+                    lengths[i]
+                        + if i == members.start {
+                            0
+                        } else {
+                            (GAPS[i] * 44_100.0).round() as usize
+                        }
+                })
+                .sum();
+            let spec = r.spec();
+            println!(
+                "{folder}/Side {side}.wav: {} bits, {} Hz, {} frames (expected {expect})",
+                spec.bits_per_sample,
+                spec.sample_rate,
+                r.duration()
+            );
+            if spec.bits_per_sample != 24
+                || spec.sample_rate != 44_100
+                || r.duration() as usize != expect
+            {
+                failures.push(format!(
+                    "{}: {spec:?}, {} frames, expected 24-bit 44.1 kHz {expect}",
+                    f.display(),
+                    r.duration()
+                ));
+            }
+            let pre = &report["sides"][folder][side];
+            println!(
+                "  pre-flight: problems {}, notes {}, low-end correlation {}",
+                pre["problems"], pre["notes"], pre["low_end"]["correlation"]
+            );
+            if pre["low_end"]["out_of_phase"]
+                .as_array()
+                .is_none_or(|a| !a.is_empty())
+            {
+                failures.push(format!(
+                    "{folder} side {side}: released music flagged out of phase: {pre}"
+                ));
+            }
+        }
+    }
+
+    // The vinyl check fires on a 60 Hz tone at -20 dBFS in anti-phase and not in phase.
+    let mut sides_toml =
+        String::from("[album]\ntitle = \"Phase\"\nloudness = \"none\"\nvinyl = \"12in-33\"\n");
+    for (side, expr) in [
+        ("A", "0.1*sin(2*PI*60*t)|-0.1*sin(2*PI*60*t)"),
+        ("B", "0.1*sin(2*PI*60*t)|0.1*sin(2*PI*60*t)"),
+    ] {
+        let f = dir.join(format!("tone-{side}.wav"));
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("aevalsrc={expr}:s=44100:d=10"),
+            "-c:a",
+            "pcm_f32le",
+            &f.to_string_lossy(),
+        ])?;
+        sides_toml += &format!(
+            "[[track]]\nfile = {:?}\nside = \"{side}\"\n",
+            f.display().to_string()
+        );
+    }
+    let phase = dir.join("phase.toml");
+    std::fs::write(&phase, sides_toml)?;
+    let phase_out = dir.join("phase-out");
+    let (code, _, err) = run(Command::new(lathe)
+        .arg("album")
+        .arg(&phase)
+        .arg("-o")
+        .arg(&phase_out)
+        .args(["--to", "vinyl"]))?;
+    ensure!(code == 0, "lathe album (phase tones) exited {code}: {err}");
+    let pre: Value = serde_json::from_str(&std::fs::read_to_string(
+        phase_out.join("vinyl/preflight.json"),
+    )?)?;
+    println!(
+        "60 Hz at -20 dBFS: anti-phase side {} / in-phase side {}",
+        pre["A"]["problems"], pre["B"]["problems"]
+    );
+    let flagged = |s: &str| {
+        pre[s]["problems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|p| p.as_str().unwrap_or("").contains("out-of-phase"))
+    };
+    if !flagged("A") || flagged("B") {
+        failures.push(format!(
+            "vinyl phase check: anti-phase flagged {}, in-phase flagged {}",
+            flagged("A"),
+            flagged("B")
+        ));
     }
 
     // Per-track loudness with gains up to +8 dB: every track to -10 LUFS, so the loud ones are

@@ -17,6 +17,7 @@ mod cdtext;
 pub mod check;
 pub mod ddp;
 pub mod layout;
+mod sides;
 
 use crate::deliver::Metadata;
 use crate::deliver::render::{self, Signal};
@@ -34,6 +35,11 @@ pub struct AlbumArgs {
     /// Output folder (created; refused when it holds files, unless --overwrite).
     #[arg(short = 'o', long = "out", value_name = "DIR")]
     pub out: PathBuf,
+    /// More to write, comma-separated: any `lathe deliver` name or preset (per-track files in
+    /// DIR/tracks/, e.g. streaming, wav-48000-24, flac-hires, mp3-320), `vinyl`, `cassette`.
+    /// The DDP, cd/ and the cue image are always written.
+    #[arg(long, value_name = "LIST")]
+    pub to: Option<String>,
     /// Replace the files of an earlier run in the output folder.
     #[arg(long)]
     pub overwrite: bool,
@@ -67,6 +73,10 @@ struct AlbumHead {
     #[serde(default, deserialize_with = "text_or_number")]
     year: Option<String>,
     composer: Option<String>,
+    /// Vinyl format for `--to vinyl`: 12in-33 (default), 12in-45, 10in-33, 7in-45, 7in-33.
+    vinyl: Option<String>,
+    /// Cassette for `--to cassette`: C46, C60 (default), C90.
+    cassette: Option<String>,
 }
 
 fn default_loudness() -> String {
@@ -160,6 +170,7 @@ struct TrackPlan {
     gain_db: f64,
     preset: Option<String>,
     settings: Option<PathBuf>,
+    side: Option<String>,
 }
 
 fn usage_err(msg: String) -> anyhow::Error {
@@ -286,6 +297,7 @@ fn load(path: &Path) -> Result<(AlbumHead, Plan, Vec<TrackPlan>)> {
             gain_db: t.gain,
             preset: t.preset,
             settings: t.settings.map(|s| base.join(s)),
+            side: t.side.map(|s| s.trim().to_uppercase()),
         });
     }
     Ok((head, plan, tracks))
@@ -294,13 +306,15 @@ fn load(path: &Path) -> Result<(AlbumHead, Plan, Vec<TrackPlan>)> {
 /// A track read, at 44.1 kHz, faded.
 struct Loaded {
     signal: Signal,
+    /// At its own rate and channel count, faded (kept for per-track deliverables and sides).
+    source: Option<Signal>,
     source_rate_hz: u32,
     rendered: bool,
 }
 
 /// Reads a track (rendering a mix through Lathe Master first when it has a preset or settings),
 /// converts it to 44.1 kHz and fades it.
-fn load_track(t: &TrackPlan, n: usize, scratch: &Path) -> Result<Loaded> {
+fn load_track(t: &TrackPlan, n: usize, scratch: &Path, keep_source: bool) -> Result<Loaded> {
     let mut path = t.path.clone();
     let rendered = t.preset.is_some() || t.settings.is_some();
     if rendered {
@@ -338,8 +352,21 @@ fn load_track(t: &TrackPlan, n: usize, scratch: &Path) -> Result<Loaded> {
     for c in &mut signal.channels {
         apply_fades(c, fade_in, fade_out);
     }
+    let source = keep_source.then(|| {
+        let mut s = master.signal;
+        let rate = f64::from(s.rate_hz);
+        let (fade_in, fade_out) = (
+            (t.fade_in_s * rate).round() as usize,
+            (t.fade_out_s * rate).round() as usize,
+        );
+        for c in &mut s.channels {
+            apply_fades(c, fade_in, fade_out);
+        }
+        s
+    });
     Ok(Loaded {
         signal,
+        source,
         source_rate_hz,
         rendered,
     })
@@ -420,8 +447,76 @@ fn level(signal: &mut Signal, gain_db: f64, ceiling: f64, before: render::Readin
     }
 }
 
+/// What `--to` asks for besides the DDP, cd/ and the cue image.
+#[derive(Default)]
+struct Extras {
+    /// `lathe deliver` names for per-track files.
+    deliver: Option<String>,
+    vinyl: bool,
+    cassette: bool,
+}
+
+impl Extras {
+    fn parse(list: Option<&str>) -> Result<Extras> {
+        let mut e = Extras::default();
+        let mut deliver = Vec::new();
+        for item in list.unwrap_or("").split(',').map(str::trim) {
+            match item.to_ascii_lowercase().as_str() {
+                "" | "ddp" | "cd" | "cue" => {}
+                "vinyl" => e.vinyl = true,
+                "cassette" => e.cassette = true,
+                _ => deliver.push(item),
+            }
+        }
+        if !deliver.is_empty() {
+            let list = deliver.join(",");
+            crate::deliver::outputs::parse_list(&list).map_err(|err| {
+                usage_err(format!(
+                    "--to: {err:#} (lathe album also takes ddp, cd, cue, vinyl, cassette)"
+                ))
+            })?;
+            e.deliver = Some(list);
+        }
+        Ok(e)
+    }
+
+    fn keeps_source(&self) -> bool {
+        self.deliver.is_some() || self.vinyl || self.cassette
+    }
+}
+
 fn run_inner(args: &AlbumArgs) -> Result<()> {
+    let extras = Extras::parse(args.to.as_deref())?;
     let (head, plan, tracks) = load(&args.album)?;
+    for (wanted, vinyl, name) in [
+        (extras.vinyl, true, head.vinyl.as_deref()),
+        (extras.cassette, false, head.cassette.as_deref()),
+    ] {
+        if !wanted {
+            continue;
+        }
+        let name = name.unwrap_or(if vinyl { "12in-33" } else { "C60" });
+        if sides::format(name, vinyl).is_none() {
+            let list: Vec<&str> = if vinyl {
+                sides::VINYL.iter().map(|f| f.name).collect()
+            } else {
+                sides::CASSETTE.iter().map(|f| f.name).collect()
+            };
+            return Err(usage_err(format!(
+                "{} = {name:?}: expected one of {}",
+                if vinyl { "vinyl" } else { "cassette" },
+                list.join(", ")
+            )));
+        }
+        if let Some((i, t)) = tracks.iter().enumerate().find(|(_, t)| t.side.is_none()) {
+            return Err(usage_err(format!(
+                "track {} ({}): no side; --to vinyl/cassette needs side = \"A\", \"B\", … on \
+                 every track",
+                i + 1,
+                t.name
+            )));
+        }
+    }
     crate::deliver::prepare_folder(&args.out, args.overwrite)
         .map_err(|e| usage_err(format!("{e:#}")))?;
     let scratch = args.out.join(".partial-album");
@@ -431,7 +526,7 @@ fn run_inner(args: &AlbumArgs) -> Result<()> {
     std::fs::create_dir_all(&scratch)
         .with_context(|| format!("cannot create {}", scratch.display()))?;
     let guard = Scratch(scratch.clone());
-    let result = build(args, &head, plan, &tracks, &scratch);
+    let result = build(args, &extras, &head, plan, &tracks, &scratch);
     if result.is_ok() {
         std::mem::forget(guard);
         std::fs::remove_dir_all(&scratch).ok();
@@ -449,6 +544,7 @@ impl Drop for Scratch {
 
 fn build(
     args: &AlbumArgs,
+    extras: &Extras,
     head: &AlbumHead,
     plan: Plan,
     tracks: &[TrackPlan],
@@ -458,7 +554,7 @@ fn build(
     let loaded: Vec<Result<Loaded>> = tracks
         .par_iter()
         .enumerate()
-        .map(|(i, t)| load_track(t, i + 1, scratch))
+        .map(|(i, t)| load_track(t, i + 1, scratch, extras.keeps_source()))
         .collect();
     let mut loaded: Vec<Loaded> = loaded.into_iter().collect::<Result<_>>()?;
     let channels: Vec<usize> = tracks
@@ -642,8 +738,133 @@ fn build(
         }
     }
 
+    // Per-track deliverables: each track at its own rate, faded, with the plan's gain, through
+    // `lathe deliver` (its resampler, re-limiting at the output rate, dither, encoders and
+    // read-back verification) into tracks/NN Title/.
+    let mut entries = vec!["cd", "ddp", "album.wav", "album.cue"];
+    if let Some(list) = &extras.deliver {
+        let masters = scratch.join("masters");
+        std::fs::create_dir_all(&masters)?;
+        for (i, ((t, l), lev)) in tracks.iter().zip(&loaded).zip(&levelled).enumerate() {
+            let Some(source) = &l.source else { continue };
+            let stem = format!("{:02} {}", i + 1, file_safe(&t.name));
+            let master = masters.join(format!("{stem}.wav"));
+            write_float_wav(&master, source, lev.gain_db)?;
+            let m = &t.meta;
+            let deliver = crate::deliver::DeliverArgs {
+                master: master.clone(),
+                out: scratch.join("tracks").join(&stem),
+                to: list.clone(),
+                meta: None,
+                title: m.title.clone(),
+                artist: m.artist.clone(),
+                album: m.album.clone(),
+                isrc: m.isrc.clone(),
+                track: m.track.clone(),
+                year: m.year.clone(),
+                upc: m.upc.clone(),
+                composer: m.composer.clone(),
+                ceiling: head.ceiling,
+                lossy_ceiling: head.ceiling.min(-1.0),
+                noise_shaping: false,
+                stereo: false,
+                force: false,
+                overwrite: false,
+                no_codec_check: true,
+                json: false,
+                quiet: true,
+            };
+            if crate::deliver::run(&deliver) != 0 {
+                bail!("track {} ({}): lathe deliver failed (above)", i + 1, t.name);
+            }
+        }
+        std::fs::remove_dir_all(&masters).ok();
+        entries.push("tracks");
+        written.push("tracks/");
+    }
+
+    // Vinyl and cassette sides.
+    let mut side_reports = serde_json::Map::new();
+    for (wanted, vinyl) in [(extras.vinyl, true), (extras.cassette, false)] {
+        if !wanted {
+            continue;
+        }
+        let folder = if vinyl { "vinyl" } else { "cassette" };
+        let name = if vinyl {
+            head.vinyl.as_deref().unwrap_or("12in-33")
+        } else {
+            head.cassette.as_deref().unwrap_or("C60")
+        };
+        let format = sides::format(name, vinyl).context("side format")?;
+        let dir = scratch.join(folder);
+        std::fs::create_dir_all(&dir)?;
+        let rate = loaded[0].source_rate_hz;
+        let mut names: Vec<String> = tracks.iter().filter_map(|t| t.side.clone()).collect();
+        names.sort();
+        names.dedup();
+        let mut reports = serde_json::Map::new();
+        for side in &names {
+            let members: Vec<usize> = (0..tracks.len())
+                .filter(|&i| tracks[i].side.as_deref() == Some(side.as_str()))
+                .collect();
+            let mut parts = Vec::new();
+            for &i in &members {
+                let source = loaded[i].source.as_ref().context("source kept")?;
+                parts.push((
+                    side_track(source, levelled[i].gain_db, head.ceiling, rate)?,
+                    tracks[i].gap_s,
+                ));
+            }
+            let refs: Vec<(&Signal, f64)> = parts.iter().map(|(s, g)| (s, *g)).collect();
+            let (signal, starts) = sides::assemble(&refs, rate)?;
+            let mut report = sides::preflight(&signal, format);
+            report["tracks"] =
+                json!(members
+                .iter()
+                .zip(sides::starts(&starts))
+                .map(|(&i, at)| json!({"number": i + 1, "title": tracks[i].name, "start": at}))
+                .collect::<Vec<_>>());
+            let file = format!("Side {side}.wav");
+            let steps =
+                OfflineDither::new(24, signal.channels.len(), false).quantise(&signal.channels);
+            let meta = Metadata {
+                title: Some(format!("{} – side {side}", head.title)),
+                album: Some(head.title.clone()),
+                artist: head.artist.clone(),
+                year: head.year.clone(),
+                ..Metadata::default()
+            };
+            let r = render::measure(&signal, false).report;
+            let bytes = crate::deliver::encode::wav(
+                &steps,
+                rate,
+                24,
+                &meta,
+                &crate::deliver::encode::BextLoudness {
+                    integrated_lufs: r.loudness.integrated_lufs,
+                    range_lu: r.loudness.loudness_range_lu,
+                    true_peak_dbtp: r.true_peak_max_dbtp,
+                    momentary_max_lufs: r.loudness.momentary_max_lufs,
+                    short_term_max_lufs: r.loudness.short_term_max_lufs,
+                },
+                &format!(
+                    "A=PCM,F={rate},W=24,T=Lathe {}; TPDF dither\r\n",
+                    env!("CARGO_PKG_VERSION")
+                ),
+            )?;
+            write_synced(&dir.join(&file), &bytes)?;
+            report["file"] = json!(format!("{folder}/{file}"));
+            reports.insert(side.clone(), report);
+        }
+        let text = serde_json::to_string_pretty(&reports)?;
+        write_synced(&dir.join("preflight.json"), text.as_bytes())?;
+        side_reports.insert(folder.to_string(), Value::Object(reports));
+        entries.push(folder);
+        written.push(if vinyl { "vinyl/" } else { "cassette/" });
+    }
+
     // Into place, then the report last.
-    for entry in ["cd", "ddp", "album.wav", "album.cue"] {
+    for entry in entries {
         let to = args.out.join(entry);
         if to.is_dir() {
             std::fs::remove_dir_all(&to).ok();
@@ -701,6 +922,7 @@ fn build(
             })
             .collect::<Vec<Value>>(),
         "written": written,
+        "sides": side_reports,
     });
     let text = serde_json::to_string_pretty(&report)?;
     write_synced(&args.out.join("report.json"), text.as_bytes())?;
@@ -770,6 +992,42 @@ fn file_safe(name: &str) -> String {
         .collect();
     let s = s.trim().trim_start_matches('.').to_string();
     if s.is_empty() { "Track".into() } else { s }
+}
+
+/// A track for a side: at the side's rate, with the plan's gain, re-limited when over the
+/// ceiling.
+fn side_track(source: &Signal, gain_db: f64, ceiling: f64, rate: u32) -> Result<Signal> {
+    let mut s = render::resample(source, rate)?;
+    let g = 10f64.powf(gain_db / 20.0);
+    for c in &mut s.channels {
+        for v in c.iter_mut() {
+            *v *= g;
+        }
+    }
+    if render::measure(&s, false).report.true_peak_max_dbtp > ceiling - 0.01 {
+        s = render::limit(&s, ceiling);
+    }
+    Ok(s)
+}
+
+/// A signal times `gain_db` as a 32-bit float WAV (a per-track master for `lathe deliver`).
+fn write_float_wav(path: &Path, signal: &Signal, gain_db: f64) -> Result<()> {
+    let spec = hound::WavSpec {
+        channels: signal.channels.len() as u16,
+        sample_rate: signal.rate_hz,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let g = 10f64.powf(gain_db / 20.0);
+    let mut w = hound::WavWriter::create(path, spec)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    for i in 0..signal.frames() {
+        for c in &signal.channels {
+            w.write_sample((c[i] * g) as f32)?;
+        }
+    }
+    w.finalize()
+        .with_context(|| format!("cannot write {} (disk full?)", path.display()))
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -847,7 +1105,16 @@ fn print_report(report: &Value) {
             );
         }
     }
-    println!("Written: cd/, ddp/, album.wav, album.cue, report.json (all read back and checked)");
+    let written: Vec<&str> = report["written"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    println!(
+        "Written: {}, report.json (all read back and checked)",
+        written.join(", ")
+    );
 }
 
 #[cfg(test)]

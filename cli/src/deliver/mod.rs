@@ -15,7 +15,7 @@
 mod codecs;
 pub(crate) mod encode;
 pub(crate) mod meta;
-mod outputs;
+pub(crate) mod outputs;
 pub(crate) mod render;
 pub(crate) mod report;
 
@@ -88,6 +88,9 @@ pub struct DeliverArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// No report on standard output (`lathe album` delivers its tracks this way).
+    #[arg(skip)]
+    pub quiet: bool,
 }
 
 /// Exit status: 0 all written and verified, 1 a deliverable failed or the master is unusable,
@@ -434,7 +437,9 @@ fn run_inner(args: &DeliverArgs) -> Result<i32> {
             serde_json::to_string_pretty(&json).unwrap_or_default()
         );
     } else {
-        report.print();
+        if !args.quiet {
+            report.print();
+        }
     }
     Ok(if failed.is_empty() { 0 } else { 1 })
 }
