@@ -307,6 +307,55 @@ fn demo() -> Result<()> {
             .args(["--title", "Lathe Demo", "--artist", "The Lathes"])
             .args(["--isrc", "GB-AAA-26-00001"]),
     )?;
+    // An album of three mixes cut from the demo song (assets/demo/album.toml).
+    let (rate, song) = qc_music::read_wav(&mix_path)?;
+    let cut = |from_s: f64, to_s: f64, gain_db: f32| -> Vec<Vec<f32>> {
+        let (a, b) = ((from_s * rate) as usize, (to_s * rate) as usize);
+        let g = 10f32.powf(gain_db / 20.0);
+        song.iter()
+            .map(|c| {
+                c[a.min(c.len())..b.min(c.len())]
+                    .iter()
+                    .map(|v| v * g)
+                    .collect()
+            })
+            .collect()
+    };
+    let len_s = song[0].len() as f64 / rate;
+    write_wav(
+        &out_dir.join("mix-verse.wav"),
+        &cut(0.0, 9.0, 0.0),
+        rate as u32,
+    )?;
+    write_wav(
+        &out_dir.join("mix-reprise.wav"),
+        &cut(len_s - 9.0, len_s, -4.0),
+        rate as u32,
+    )?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let album_file = out_dir.join("album.toml");
+    std::fs::copy(root.join("assets/demo/album.toml"), &album_file)?;
+    let album = out_dir.join("album");
+    println!(
+        "== lathe album --to streaming,vinyl,cassette (DDP, CD files, cue, per-track files, sides in {})",
+        album.display()
+    );
+    run_cmd(
+        Command::new(&lathe)
+            .arg("album")
+            .arg(&album_file)
+            .arg("-o")
+            .arg(&album)
+            .args(["--to", "streaming,vinyl,cassette", "--overwrite"]),
+    )?;
+    println!("== lathe ddp-check (the DDP read back, its tracks against cd/)");
+    run_cmd(
+        Command::new(&lathe)
+            .arg("ddp-check")
+            .arg(album.join("ddp"))
+            .arg("--compare-to")
+            .arg(album.join("cd")),
+    )?;
     let host = build_clap_host()?;
     let bundled = target_dir().join("bundled");
     let jobs: [(&str, &str, &str, &[&str]); 3] = [

@@ -169,8 +169,17 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed> {
         }
         v
     };
-    parsed.titles = split(&titles);
-    parsed.performers = split(&performers);
+    // A TAB stands for "the same as the previous track" (MMC-3 annex J).
+    let same_as_before = |mut v: Vec<String>| {
+        for i in 1..v.len() {
+            if v[i] == "\t" {
+                v[i] = v[i - 1].clone();
+            }
+        }
+        v
+    };
+    parsed.titles = same_as_before(split(&titles));
+    parsed.performers = same_as_before(split(&performers));
     Ok(parsed)
 }
 

@@ -17,6 +17,7 @@ mod cdtext;
 pub mod check;
 pub mod ddp;
 pub mod layout;
+mod report;
 mod sides;
 
 use crate::deliver::Metadata;
@@ -519,6 +520,24 @@ fn run_inner(args: &AlbumArgs) -> Result<()> {
     }
     crate::deliver::prepare_folder(&args.out, args.overwrite)
         .map_err(|e| usage_err(format!("{e:#}")))?;
+    // Under --overwrite, what an earlier run wrote goes first: a folder from a run with other
+    // --to names must not sit beside this run's files as if it belonged to them.
+    for old in [
+        "cd",
+        "ddp",
+        "tracks",
+        "vinyl",
+        "cassette",
+        "album.wav",
+        "album.cue",
+    ] {
+        let p = args.out.join(old);
+        if p.is_dir() {
+            std::fs::remove_dir_all(&p).ok();
+        } else if p.is_file() {
+            std::fs::remove_file(&p).ok();
+        }
+    }
     let scratch = args.out.join(".partial-album");
     if scratch.exists() {
         std::fs::remove_dir_all(&scratch).ok();
@@ -657,16 +676,46 @@ fn build(
     }
     written.push("cd/");
 
-    // DDP.
+    // DDP. CD-TEXT holds ISO 8859-1 here: other characters are written as '?', with a warning.
+    let mut warnings: Vec<String> = Vec::new();
+    let mut latin1 = |text: &str, what: &str| -> String {
+        let t: String = text
+            .chars()
+            .map(|c| {
+                if u32::from(c) <= 0xFF && !c.is_control() {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .collect();
+        if t != text {
+            warnings.push(format!(
+                "CD-TEXT {what} {text:?} is written as {t:?}: CD-TEXT here is ISO 8859-1"
+            ));
+        }
+        t
+    };
     let texts = ddp::Texts {
-        album_title: head.title.clone(),
-        album_performer: head.artist.clone().unwrap_or_default(),
-        titles: tracks.iter().map(|t| t.name.clone()).collect(),
+        album_title: latin1(&head.title, "album title"),
+        album_performer: latin1(head.artist.as_deref().unwrap_or_default(), "album artist"),
+        titles: tracks.iter().map(|t| latin1(&t.name, "title")).collect(),
         performers: tracks
             .iter()
-            .map(|t| t.meta.artist.clone().unwrap_or_default())
+            .map(|t| latin1(t.meta.artist.as_deref().unwrap_or_default(), "artist"))
             .collect(),
     };
+    for (i, l) in loaded.iter().enumerate() {
+        if l.source_rate_hz != CD_RATE_HZ {
+            warnings.push(format!(
+                "track {} ({}) is at {} Hz: converted to 44.1 kHz for the CD (lathe deliver's \
+                 resampler)",
+                i + 1,
+                tracks[i].name,
+                l.source_rate_hz
+            ));
+        }
+    }
     let isrcs: Vec<Option<String>> = tracks.iter().map(|t| t.meta.isrc.clone()).collect();
     let upc = tracks[0].meta.upc.clone();
     let fileset = ddp::Fileset::build(&disc, &image, &isrcs, upc.as_deref(), &texts)?;
@@ -923,8 +972,13 @@ fn build(
             .collect::<Vec<Value>>(),
         "written": written,
         "sides": side_reports,
+        "warnings": warnings,
     });
     let text = serde_json::to_string_pretty(&report)?;
+    write_synced(
+        &args.out.join("report.html"),
+        report::html(&report).as_bytes(),
+    )?;
     write_synced(&args.out.join("report.json"), text.as_bytes())?;
     if args.json {
         println!("{text}");
@@ -1105,6 +1159,32 @@ fn print_report(report: &Value) {
             );
         }
     }
+    for w in report["warnings"].as_array().into_iter().flatten() {
+        println!("  warning: {}", w.as_str().unwrap_or(""));
+    }
+    for (format, sides) in report["sides"].as_object().into_iter().flatten() {
+        for (name, side) in sides.as_object().into_iter().flatten() {
+            let problems: Vec<&str> = side["problems"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .chain(side["notes"].as_array().into_iter().flatten())
+                .filter_map(Value::as_str)
+                .collect();
+            println!(
+                "  {format} side {name}: {} ({}), {} LUFS, low-end correlation {}: {}",
+                side["length"].as_str().unwrap_or(""),
+                side["format"].as_str().unwrap_or(""),
+                side["integrated_lufs"],
+                side["low_end"]["correlation"],
+                if problems.is_empty() {
+                    "nothing to flag".to_string()
+                } else {
+                    problems.join("; ")
+                }
+            );
+        }
+    }
     let written: Vec<&str> = report["written"]
         .as_array()
         .into_iter()
@@ -1112,7 +1192,7 @@ fn print_report(report: &Value) {
         .filter_map(Value::as_str)
         .collect();
     println!(
-        "Written: {}, report.json (all read back and checked)",
+        "Written: {}, report.json, report.html (all read back and checked)",
         written.join(", ")
     );
 }
