@@ -936,7 +936,13 @@ fn build(
             "tracks": tracks.len(),
             "length": layout::msf_text(disc.lead_out),
             "lead_out_frames": disc.lead_out,
-            "platforms": platforms(album_after),
+            "platforms": platforms(
+                album_after,
+                levelled
+                    .iter()
+                    .map(|l| l.after.true_peak_max_dbtp)
+                    .fold(f64::NEG_INFINITY, f64::max),
+            ),
         },
         "tracks": tracks.iter().zip(&disc.tracks).zip(&levelled).zip(&loaded).zip(&cd_names)
             .enumerate()
@@ -1010,14 +1016,16 @@ fn album_loudness(tracks: &[Loaded]) -> f64 {
 }
 
 /// What the platforms' album modes do with the record: the gain each applies (their reference
-/// level minus the album's loudness; Spotify and others only turn down by default).
-fn platforms(album_lufs: f64) -> Value {
+/// level minus the album's loudness). Spotify turns up only as far as the loudest true peak
+/// stays at −1 dBTP; Apple's Sound Check turns up and down; the others only turn down.
+fn platforms(album_lufs: f64, true_peak_dbtp: f64) -> Value {
     let gain = |reference: f64, up: bool| {
         let g = reference - album_lufs;
         num(if up { g } else { g.min(0.0) })
     };
+    let spotify = (-14.0 - album_lufs).min((-1.0 - true_peak_dbtp).max(0.0));
     json!({
-        "spotify_album_normal": gain(-14.0, true),
+        "spotify_album_normal": num(spotify),
         "apple_music_sound_check": gain(-16.0, true),
         "youtube_music": gain(-14.0, false),
         "tidal_album": gain(-14.0, false),
