@@ -11,7 +11,7 @@ module), the pauses and the end of each last frame for digital silence, and the 
 
 usage: ddp_reader.py PLAN.json DDP_DIR CD_DIR
   PLAN.json: {"title", "artist", "upc", "tracks": [{"title", "artist", "isrc", "gap_s",
-              "samples", "fade_out_s"}]}
+              "samples", "fade_in_s", "fade_out_s"}]}
 prints one JSON line with what it found; exit 0 when everything matches, 1 otherwise.
 """
 
@@ -69,12 +69,95 @@ def pq_bytes(plan, rows, lead_out):
     return out
 
 
+def cdtext_expected(plan):
+    """The CD-TEXT packs of one block (ISO 8859-1, English) built from the plan, following
+    MMC-3 annex J / libburn's cdtext.txt: text packs per type (album string first, each NUL
+    ended, run together 12 bytes per pack; byte 1 the track of the pack's first character,
+    byte 3 the characters of that string already given, at most 15), then three size packs."""
+    kinds = [
+        (0x80, [plan["title"]] + [t["title"] for t in plan["tracks"]]),
+        (0x81, [plan.get("artist") or ""] + [t.get("artist") or plan.get("artist") or ""
+                                             for t in plan["tracks"]]),
+    ]
+    packs = []
+    counts = [0] * 16
+    for kind, strings in kinds:
+        stream = []
+        for track, text in enumerate(strings):
+            for pos, byte in enumerate(text.encode("latin-1") + b"\0"):
+                stream.append((byte, track, pos))
+        for k in range(0, len(stream), 12):
+            chunk = stream[k:k + 12]
+            body = bytes([kind, chunk[0][1], len(packs), min(chunk[0][2], 15)])
+            body += bytes(b for b, _, _ in chunk).ljust(12, b"\0")
+            packs.append(body)
+            counts[kind - 0x80] += 1
+    counts[15] = 3
+    info = bytes([0, 1, len(plan["tracks"]), 0]) + bytes(counts)
+    info += bytes([len(packs) + 2] + [0] * 7) + bytes([0x09] + [0] * 7)
+    for i in range(3):
+        packs.append(bytes([0x8F, i, len(packs), 0]) + info[12 * i:12 * i + 12])
+    return b"".join(p + (binascii.crc_hqx(p, 0) ^ 0xFFFF).to_bytes(2, "big") for p in packs)
+
+
 def cdtext_strings(packs, pack_type):
     data = b"".join(p[4:16] for p in packs if p[0] == pack_type)
     parts = data.split(b"\0")
     while parts and parts[-1] == b"":
         parts.pop()
     return [p.decode("latin-1") for p in parts]
+
+
+def fade_shape(problems, i, t, region):
+    """Fades sample-accurate: the track's CD audio against its source (a 44.1 kHz PCM file
+    not re-limited): the gain estimated where no fade acts, then every faded sample within
+    2.5 LSB (the TPDF dither) of gain x fade x source, the fade a raised cosine of exactly
+    round(seconds x 44100) samples, 0 on the first (fade-in) or last (fade-out) sample."""
+    import numpy as np
+    src = t.get("file")
+    if not src or not (t.get("fade_in_s") or t.get("fade_out_s")):
+        return
+    # RIFF read by hand: the sources are WAVE_FORMAT_EXTENSIBLE, which `wave` refuses.
+    data = open(src, "rb").read()
+    at, fmt, raw = 12, None, None
+    while at + 8 <= len(data):
+        cid, size = data[at:at + 4], int.from_bytes(data[at + 4:at + 8], "little")
+        body = data[at + 8:at + 8 + size]
+        if cid == b"fmt ":
+            fmt = (int.from_bytes(body[0:2], "little"), int.from_bytes(body[2:4], "little"),
+                   int.from_bytes(body[4:8], "little"), int.from_bytes(body[14:16], "little"))
+        elif cid == b"data":
+            raw = np.frombuffer(body, dtype=np.uint8)
+        at += 8 + size + (size & 1)
+    if fmt is None or raw is None:
+        fail(problems, "track %d: cannot read its source %s" % (i + 1, src))
+        return
+    tag, channels, rate, bits = fmt
+    if rate != 44100 or channels != 2 or tag not in (1, 0xFFFE) or bits not in (16, 24):
+        return
+    width = bits // 8
+    b = raw.reshape(-1, width).astype(np.int64)
+    v = sum(b[:, k] << (8 * k) for k in range(width))
+    v = np.where(v >= 1 << (8 * width - 1), v - (1 << (8 * width)), v) / float(1 << (8 * width - 1))
+    x = v.reshape(-1, 2)
+    n = t["samples"]
+    cd = np.frombuffer(region[:n * 4], dtype="<i2").reshape(-1, 2).astype(np.float64)
+    w = np.ones(n)
+    nin = int(round(t.get("fade_in_s", 0) * 44100))
+    nout = int(round(t.get("fade_out_s", 0) * 44100))
+    if nin:
+        w[:nin] *= 0.5 - 0.5 * np.cos(np.pi * np.arange(nin) / nin)
+    if nout:
+        k = np.arange(nout)
+        w[n - 1 - k] *= 0.5 - 0.5 * np.cos(np.pi * k / nout)
+    model = x[:n] * w[:, None] * 32768.0
+    plain = w == 1.0
+    g = np.sum(cd[plain] * model[plain]) / np.sum(model[plain] ** 2)
+    faded = ~plain
+    err = np.max(np.abs(cd[faded] - g * model[faded]))
+    if err > 2.5:
+        fail(problems, "track %d: faded samples differ from gain x raised cosine x source by "
+             "%.1f LSB" % (i + 1, err))
 
 
 def read_wav(path):
@@ -107,6 +190,23 @@ def main():
             "sub": field(p, 30, 8).strip(), "cdm": field(p, 38, 2),
             "name": field(p, 74, siz).strip(),
         })
+    # Every map packet rebuilt from the documented layout (ddp.rs): audio, PQ, CD-TEXT.
+    def packet(dst, dsl, dss, sub, name, audio):
+        p = b"VVVM" + dst.encode() + b" " * 8 + ("%08d" % dsl).encode()
+        p += (("%08d" % dss).encode() if dss is not None else b" " * 8) + sub.ljust(8).encode()
+        p += (b"DA00" + b" " * 4 + b" 150" + b" " * 5 + b"0101") if audio else b" " * 21
+        p += b" " * 12 + b"017" + name.ljust(17).encode()
+        return p.ljust(128)
+    pq_len = 64 * (1 + sum(1 + (rows[i][0] < rows[i][1]) for i in range(len(rows))) + 2)
+    text_len = len(cdtext_expected(plan))
+    want_ms = packet("D0", lead_out, 0, "", "IMAGE.DAT", True)
+    want_ms += packet("S0", pq_len, None, "PQ DESCR", "PQDESCR", False)
+    want_ms += packet("S0", text_len, None, "CDTEXT", "CDTEXT.BIN", False)
+    if ms != want_ms:
+        k = next(i for i in range(min(len(ms), len(want_ms)) + 1)
+                 if i >= min(len(ms), len(want_ms)) or ms[i] != want_ms[i])
+        fail(problems, "DDPMS differs from the documented layout at byte %d (packet %d, "
+             "offset %d): %r" % (k, k // 128, k % 128, ms[k // 128 * 128:k // 128 * 128 + 128]))
     audio = [s for s in streams if s["dst"] == "D0"]
     pq_s = [s for s in streams if s["dst"] == "S0" and s["sub"] == "PQ DESCR"]
     text_s = [s for s in streams if s["dst"] == "S0" and s["sub"] == "CDTEXT"]
@@ -124,7 +224,7 @@ def main():
     # DDPID, built from the plan.
     upc = plan.get("upc") or ""
     want_id = b"DDP 2.00" + upc.rjust(13, "0").encode() if upc else b"DDP 2.00" + b" " * 13
-    want_id += b" " * 8 + str(len(ms)).rjust(8).encode() + b" "
+    want_id += b" " * 8 + str(3 * 128).rjust(8).encode() + b" "
     want_id += plan["title"].encode("ascii", "replace").ljust(48)[:48] + b" " + b"CD"
     want_id = want_id.ljust(128)
     if read("DDPID") != want_id:
@@ -154,6 +254,12 @@ def main():
                 fail(problems, "CD-TEXT pack %d: CRC" % i)
             if p[2] != i:
                 fail(problems, "CD-TEXT pack %d: sequence %d" % (i, p[2]))
+        want_text = cdtext_expected(plan)
+        if t != want_text:
+            first = next(i for i in range(min(len(t), len(want_text)) + 1)
+                         if i >= min(len(t), len(want_text)) or t[i] != want_text[i])
+            fail(problems, "CD-TEXT differs from the documented packs at byte %d (pack %d)"
+                 % (first, first // 18))
         titles = cdtext_strings(packs, 0x80)
         performers = cdtext_strings(packs, 0x81)
         want_titles = [plan["title"]] + [x["title"] for x in plan["tracks"]]
@@ -197,6 +303,15 @@ def main():
         tail = region[t["samples"] * 4:]
         if any(tail):
             fail(problems, "track %d: the rest of its last frame is not silence" % (i + 1))
+        fade_shape(problems, i, t, region)
+        if t.get("fade_in_s", 0) > 0:
+            # The first sample of a faded-in track is within 2 LSB of silence.
+            first = region[0:4]
+            left = int.from_bytes(first[0:2], "little", signed=True)
+            right = int.from_bytes(first[2:4], "little", signed=True)
+            if max(abs(left), abs(right)) > 2:
+                fail(problems, "track %d: fade-in does not start from silence (%d, %d)"
+                     % (i + 1, left, right))
         if t.get("fade_out_s", 0) > 0:
             # The last samples of a faded track are within 2 LSB of silence.
             last = region[(t["samples"] - 1) * 4:t["samples"] * 4]

@@ -58,7 +58,7 @@ pub struct Checked {
 /// A field as text, trimmed.
 fn field(rec: &[u8], at: usize, len: usize) -> String {
     String::from_utf8_lossy(&rec[at..at + len])
-        .trim()
+        .trim_matches(|c: char| c.is_whitespace() || c == '\0')
         .to_string()
 }
 
@@ -324,7 +324,8 @@ pub fn check_dir(dir: &Path) -> Result<Checked> {
             ));
         }
     }
-    check_sums(&mut c, dir)?;
+    let covered: Vec<String> = streams.iter().map(|s| s.name.clone()).collect();
+    check_sums(&mut c, dir, &covered)?;
     Ok(c)
 }
 
@@ -400,7 +401,17 @@ fn check_pq(c: &mut Checked, pq: &[u8], image_sectors: usize) {
             msf_text(w[0].at)
         ));
     }
-    let lead_out = entries.iter().find(|e| e.track == "AA").map(|e| e.at);
+    let lead_outs: Vec<usize> = entries
+        .iter()
+        .filter(|e| e.track == "AA")
+        .map(|e| e.at)
+        .collect();
+    if lead_outs.windows(2).any(|w| w[0] != w[1]) {
+        c.errors.push(format!(
+            "the PQ stream's lead-out entries disagree: {lead_outs:?}"
+        ));
+    }
+    let lead_out = lead_outs.first().copied();
     let mut tracks: Vec<TrackRow> = Vec::new();
     let mut isrcs: Vec<(String, usize)> = Vec::new();
     for e in entries
@@ -504,6 +515,16 @@ fn check_pq(c: &mut Checked, pq: &[u8], image_sectors: usize) {
         .collect();
     for (t, end) in tracks.iter_mut().zip(ends) {
         t.end = end;
+        if let Some(p) = t.pause
+            && p > t.start
+        {
+            c.errors.push(format!(
+                "track {}: index 00 at {} after index 01 at {}",
+                t.number,
+                msf_text(p),
+                msf_text(t.start)
+            ));
+        }
         if end < t.start + MIN_TRACK_FRAMES {
             c.errors.push(format!(
                 "track {} lasts {}; Red Book asks for at least 00:04:00",
@@ -538,28 +559,39 @@ fn check_pq(c: &mut Checked, pq: &[u8], image_sectors: usize) {
     c.tracks = tracks;
 }
 
-/// Verifies an md5sum-style checksum file when the fileset has one.
-fn check_sums(c: &mut Checked, dir: &Path) -> Result<()> {
-    let sum_file = std::fs::read_dir(dir)?.flatten().find(|e| {
-        e.file_name()
-            .to_string_lossy()
-            .to_ascii_lowercase()
-            .ends_with(".md5")
+/// Verifies an md5sum-style checksum file when the fileset has one (`CHECKSUM.MD5` first,
+/// else the first `*.md5` by name); every stream DDPMS names must be covered.
+fn check_sums(c: &mut Checked, dir: &Path, covered: &[String]) -> Result<()> {
+    let mut candidates: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().to_ascii_lowercase().ends_with(".md5"))
+        })
+        .collect();
+    candidates.sort_by_key(|p| {
+        let main = p
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().eq_ignore_ascii_case("CHECKSUM.MD5"));
+        (!main, p.clone())
     });
-    let Some(sum_file) = sum_file else {
+    let Some(sum_file) = candidates.first() else {
         c.warnings
             .push("no checksum file (*.md5): the transfer cannot be verified".into());
         return Ok(());
     };
-    let text = std::fs::read_to_string(sum_file.path()).unwrap_or_default();
-    let mut listed = 0;
+    let text = String::from_utf8_lossy(&std::fs::read(sum_file)?).into_owned();
+    let mut listed: Vec<String> = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let Some((hash, name)) = line.split_once(' ') else {
+        let Some((hash, name)) = line.trim().split_once(char::is_whitespace) else {
             c.errors.push(format!("checksum line {line:?} unreadable"));
             continue;
         };
         let name = name.trim_start().trim_start_matches('*');
-        listed += 1;
+        // A folder written before the name (`ddp/IMAGE.DAT`) is the fileset's own folder.
+        let name = name.rsplit(['/', '\\']).next().unwrap_or(name);
+        listed.push(name.to_ascii_uppercase());
         match find(dir, name) {
             None => c
                 .errors
@@ -575,16 +607,25 @@ fn check_sums(c: &mut Checked, dir: &Path) -> Result<()> {
             }
         }
     }
-    if listed == 0 {
+    if listed.is_empty() {
         c.errors.push("the checksum file lists no files".into());
+    }
+    for must in covered {
+        if !listed.contains(&must.to_ascii_uppercase()) {
+            c.errors
+                .push(format!("the checksum file does not cover {must}"));
+        }
     }
     Ok(())
 }
 
 /// One track's 16-bit stereo samples from the image, index 01 to its end.
 pub fn track_samples(c: &Checked, t: &TrackRow) -> Vec<[i16; 2]> {
-    let from = (t.start * FRAME_SAMPLES * 4).min(c.audio.len());
-    let to = (t.end * FRAME_SAMPLES * 4).min(c.audio.len());
+    let from = t.start.saturating_mul(FRAME_SAMPLES * 4).min(c.audio.len());
+    let to = t
+        .end
+        .saturating_mul(FRAME_SAMPLES * 4)
+        .clamp(from, c.audio.len());
     c.audio[from..to]
         .chunks_exact(4)
         .map(|b| {
@@ -776,7 +817,7 @@ fn run_inner(args: &DdpCheckArgs) -> Result<bool> {
                     " {:>3}  00  {}  {}",
                     t.number,
                     msf_text(p),
-                    msf_text(t.start - p)
+                    msf_text(t.start.saturating_sub(p))
                 );
             }
             println!(

@@ -94,7 +94,8 @@ impl Disc {
                 gap_frames = gap_frames.max(MIN_FIRST_PREGAP_FRAMES);
             }
             let frames = n.div_ceil(FRAME_SAMPLES);
-            if frames < MIN_TRACK_FRAMES {
+            // The track's own audio, not its last frame's padding, must last 4 s.
+            if n < MIN_TRACK_FRAMES * FRAME_SAMPLES {
                 bail!(
                     "track {} ({name}) lasts {:.2} s; Red Book asks for at least 4 s",
                     i + 1,
@@ -169,6 +170,9 @@ mod tests {
         // 80 minutes in two tracks.
         let e = Disc::place(&[44_100 * 2400; 2], &[2.0, 2.0], &names(2)).unwrap_err();
         assert!(e.to_string().contains("79:57:74"), "{e}");
+        // 3.99 s (padded to 300 frames) is refused; exactly 4 s is allowed.
+        let e = Disc::place(&[long, 175_813], &[2.0, 0.0], &names(2)).unwrap_err();
+        assert!(e.to_string().contains("track 2"), "{e}");
         // Exactly 4 s is allowed.
         assert!(Disc::place(&[long, 44_100 * 4], &[2.0, 0.0], &names(2)).is_ok());
     }

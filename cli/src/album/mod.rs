@@ -180,8 +180,8 @@ fn usage_err(msg: String) -> anyhow::Error {
 
 /// Reads and checks the album file: metadata formats, duplicate ISRCs, fades, gains, the plan.
 fn load(path: &Path) -> Result<(AlbumHead, Plan, Vec<TrackPlan>)> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage_err(format!("cannot read {}: {e}", path.display())))?;
     let file: AlbumFile = toml::from_str(&text)
         .map_err(|e| usage_err(format!("{} is not a valid album file: {e}", path.display())))?;
     let base = path.parent().unwrap_or(Path::new("."));
@@ -307,6 +307,8 @@ fn load(path: &Path) -> Result<(AlbumHead, Plan, Vec<TrackPlan>)> {
 /// A track read, at 44.1 kHz, faded.
 struct Loaded {
     signal: Signal,
+    /// Channels of the file (or of its render through Lathe Master).
+    channels: usize,
     /// At its own rate and channel count, faded (kept for per-track deliverables and sides).
     source: Option<Signal>,
     source_rate_hz: u32,
@@ -333,6 +335,7 @@ fn load_track(t: &TrackPlan, n: usize, scratch: &Path, keep_source: bool) -> Res
     }
     let master = render::read_master(&path).with_context(|| format!("{}", t.path.display()))?;
     let source_rate_hz = master.signal.rate_hz;
+    let channels = master.signal.channels.len();
     let mut signal = render::resample(&master.signal, CD_RATE_HZ)?;
     if signal.channels.len() == 1 {
         let c = signal.channels[0].clone();
@@ -367,6 +370,7 @@ fn load_track(t: &TrackPlan, n: usize, scratch: &Path, keep_source: bool) -> Res
     });
     Ok(Loaded {
         signal,
+        channels,
         source,
         source_rate_hz,
         rendered,
@@ -423,6 +427,8 @@ fn level(signal: &mut Signal, gain_db: f64, ceiling: f64, before: render::Readin
     let mut g = gain_db;
     let mut out = scaled(g);
     let mut m = render::measure(&out, false);
+    // The gain `out` was made with (the search may stop before using its next guess).
+    let mut applied = g;
     // A hair under the ceiling counts as over: the dither adds up to 2 LSB.
     let relimited = m.report.true_peak_max_dbtp > ceiling - 0.01;
     if relimited {
@@ -430,6 +436,7 @@ fn level(signal: &mut Signal, gain_db: f64, ceiling: f64, before: render::Readin
             let limited = render::limit(&scaled(g), ceiling);
             m = render::measure(&limited, false);
             out = limited;
+            applied = g;
             let short = wanted - m.report.loudness.integrated_lufs;
             if short.abs() <= LEVEL_TOLERANCE_LU || g - gain_db >= LEVEL_EXTRA_MAX_DB {
                 break;
@@ -439,7 +446,7 @@ fn level(signal: &mut Signal, gain_db: f64, ceiling: f64, before: render::Readin
     }
     *signal = out;
     Levelled {
-        gain_db: g,
+        gain_db: applied,
         relimited,
         wanted_lufs: wanted,
         short_lu: wanted - m.report.loudness.integrated_lufs,
@@ -518,24 +525,27 @@ fn run_inner(args: &AlbumArgs) -> Result<()> {
             )));
         }
     }
-    crate::deliver::prepare_folder(&args.out, args.overwrite)
-        .map_err(|e| usage_err(format!("{e:#}")))?;
-    // Under --overwrite, what an earlier run wrote goes first: a folder from a run with other
-    // --to names must not sit beside this run's files as if it belonged to them.
-    for old in [
-        "cd",
-        "ddp",
-        "tracks",
-        "vinyl",
-        "cassette",
-        "album.wav",
-        "album.cue",
-    ] {
-        let p = args.out.join(old);
-        if p.is_dir() {
-            std::fs::remove_dir_all(&p).ok();
-        } else if p.is_file() {
-            std::fs::remove_file(&p).ok();
+    // The folder: refused when it holds files unless --overwrite; nothing in it is touched
+    // until the new album is verified (an earlier run's files stay when this one is refused),
+    // and a folder this run created is removed again when it fails.
+    let created = !args.out.exists();
+    if args.out.exists() {
+        if !args.out.is_dir() {
+            return Err(usage_err(format!(
+                "{} exists and is not a folder",
+                args.out.display()
+            )));
+        }
+        let visible = std::fs::read_dir(&args.out)
+            .with_context(|| format!("cannot list {}", args.out.display()))?
+            .flatten()
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .count();
+        if visible > 0 && !args.overwrite {
+            return Err(usage_err(format!(
+                "{} already holds files (use --overwrite to replace them)",
+                args.out.display()
+            )));
         }
     }
     let scratch = args.out.join(".partial-album");
@@ -544,7 +554,10 @@ fn run_inner(args: &AlbumArgs) -> Result<()> {
     }
     std::fs::create_dir_all(&scratch)
         .with_context(|| format!("cannot create {}", scratch.display()))?;
-    let guard = Scratch(scratch.clone());
+    let guard = Scratch {
+        scratch: scratch.clone(),
+        created: created.then(|| args.out.clone()),
+    };
     let result = build(args, &extras, &head, plan, &tracks, &scratch);
     if result.is_ok() {
         std::mem::forget(guard);
@@ -553,11 +566,18 @@ fn run_inner(args: &AlbumArgs) -> Result<()> {
     result
 }
 
-/// Removes the scratch folder when the run fails.
-struct Scratch(PathBuf);
+/// Removes the scratch folder when the run fails, and the output folder if this run made it
+/// and it is empty.
+struct Scratch {
+    scratch: PathBuf,
+    created: Option<PathBuf>,
+}
 impl Drop for Scratch {
     fn drop(&mut self) {
-        std::fs::remove_dir_all(&self.0).ok();
+        std::fs::remove_dir_all(&self.scratch).ok();
+        if let Some(dir) = &self.created {
+            std::fs::remove_dir(dir).ok();
+        }
     }
 }
 
@@ -576,14 +596,7 @@ fn build(
         .map(|(i, t)| load_track(t, i + 1, scratch, extras.keeps_source()))
         .collect();
     let mut loaded: Vec<Loaded> = loaded.into_iter().collect::<Result<_>>()?;
-    let channels: Vec<usize> = tracks
-        .iter()
-        .map(|t| {
-            crate::decode::AudioFile::open(&t.path)
-                .map(|f| f.channels)
-                .unwrap_or(0)
-        })
-        .collect();
+    let channels: Vec<usize> = loaded.iter().map(|l| l.channels).collect();
     if let Some(i) = channels.iter().position(|&c| c != channels[0]) {
         return Err(usage_err(format!(
             "track {} ({}) has {} channels, track 1 {}: an album's files must agree",
@@ -816,7 +829,8 @@ fn build(
                 ceiling: head.ceiling,
                 lossy_ceiling: head.ceiling.min(-1.0),
                 noise_shaping: false,
-                stereo: false,
+                // Mono tracks are delivered as stereo, as on the CD (and measured alike).
+                stereo: true,
                 force: false,
                 overwrite: false,
                 no_codec_check: true,
@@ -912,15 +926,28 @@ fn build(
         written.push(if vinyl { "vinyl/" } else { "cassette/" });
     }
 
-    // Into place, then the report last.
-    for entry in entries {
-        let to = args.out.join(entry);
+    // Into place, then the report last. What an earlier run wrote goes first, including
+    // folders this run does not write (another run's --to), so nothing stale sits beside it.
+    for old in [
+        "report.json",
+        "report.html",
+        "cd",
+        "ddp",
+        "tracks",
+        "vinyl",
+        "cassette",
+        "album.wav",
+        "album.cue",
+    ] {
+        let to = args.out.join(old);
         if to.is_dir() {
             std::fs::remove_dir_all(&to).ok();
         } else if to.exists() {
             std::fs::remove_file(&to).ok();
         }
-        std::fs::rename(scratch.join(entry), &to)
+    }
+    for entry in entries {
+        std::fs::rename(scratch.join(entry), args.out.join(entry))
             .with_context(|| format!("cannot move {entry} into place"))?;
     }
     let report = json!({
@@ -1124,6 +1151,13 @@ fn cue_sheet(head: &AlbumHead, tracks: &[TrackPlan], disc: &Disc, upc: Option<&s
         }
         if let Some(isrc) = &t.meta.isrc {
             out += &format!("    ISRC {isrc}\n");
+        }
+        if i == 0 && p.start > layout::MIN_FIRST_PREGAP_FRAMES {
+            // A pause before track 1 longer than the 2 s a CD-R writer makes itself.
+            out += &format!(
+                "    PREGAP {}\n",
+                layout::msf_text(p.start - layout::MIN_FIRST_PREGAP_FRAMES)
+            );
         }
         if i > 0 && p.pause < p.start {
             out += &format!("    INDEX 00 {}\n", layout::msf_text(p.pause - origin));

@@ -220,7 +220,7 @@ pub fn preflight(side: &Signal, format: Format) -> Value {
         let win = (rate * 0.5) as usize;
         let hop = win / 2;
         let mut at = 0;
-        while at + win <= l.len().max(win) && at < l.len() {
+        while at < l.len() {
             let end = (at + win).min(l.len());
             let (mut ss, mut slr, mut sl, mut sr) = (0.0, 0.0, 0.0, 0.0);
             for i in at..end {
@@ -235,6 +235,9 @@ pub fn preflight(side: &Signal, format: Format) -> Value {
             let side_level = db(ss / n);
             let bad = side_level > LOW_SIDE_PRESENT_DBFS && corr < LOW_CORRELATION_MIN;
             low_flags.push((at as f64 / rate, end as f64 / rate, bad));
+            if end == l.len() {
+                break;
+            }
             at += hop;
         }
         // Whole-side figures (every sample once).
