@@ -648,12 +648,14 @@ fn build(
     // The image: silence, then each track's samples at its index 01, dithered once.
     let mut dither = OfflineDither::new(16, 2, false);
     let mut image: Vec<Vec<i32>> = vec![vec![0; disc.image_samples()]; 2];
-    for (l, p) in loaded.iter().zip(&disc.tracks) {
+    for (l, p) in loaded.iter_mut().zip(&disc.tracks) {
         let steps = dither.quantise(&l.signal.channels);
         let at = p.start * FRAME_SAMPLES;
         for (img, s) in image.iter_mut().zip(&steps) {
             img[at..at + s.len()].copy_from_slice(s);
         }
+        // The 44.1 kHz track is in the image now: its memory goes.
+        l.signal.channels = Vec::new();
     }
 
     let mut written = Vec::new();
@@ -740,35 +742,9 @@ fn build(
     written.push("ddp/");
 
     // Cue-sheet image for reference CD-Rs: the image from track 1's index 01 on (a CD-R
-    // writer makes the 2 s pause itself).
+    // writer makes the 2 s pause itself), streamed from the image (no copy).
     let first = disc.tracks[0].start * FRAME_SAMPLES;
-    let cue_steps: Vec<Vec<i32>> = image.iter().map(|c| c[first..].to_vec()).collect();
-    let album_meta = Metadata {
-        title: Some(head.title.clone()),
-        album: Some(head.title.clone()),
-        artist: head.artist.clone(),
-        upc: upc.clone(),
-        year: head.year.clone(),
-        ..Metadata::default()
-    };
-    let bytes = crate::deliver::encode::wav(
-        &cue_steps,
-        CD_RATE_HZ,
-        16,
-        &album_meta,
-        &crate::deliver::encode::BextLoudness {
-            integrated_lufs: album_after,
-            range_lu: 0.0,
-            true_peak_dbtp: levelled
-                .iter()
-                .map(|l| l.after.true_peak_max_dbtp)
-                .fold(f64::NEG_INFINITY, f64::max),
-            momentary_max_lufs: 0.0,
-            short_term_max_lufs: 0.0,
-        },
-        "A=PCM,F=44100,W=16,M=stereo,T=Lathe\r\n",
-    )?;
-    write_synced(&scratch.join("album.wav"), &bytes)?;
+    write_image_wav(&scratch.join("album.wav"), &image, first)?;
     let cue = cue_sheet(head, tracks, &disc, upc.as_deref());
     write_synced(&scratch.join("album.cue"), cue.as_bytes())?;
     written.push("album.wav");
@@ -799,6 +775,10 @@ fn build(
             );
         }
     }
+
+    // The CD image is done with: its memory goes before the per-track files and sides.
+    drop(checked);
+    drop(image);
 
     // Per-track deliverables: each track at its own rate, faded, with the plan's gain, through
     // `lathe deliver` (its resampler, re-limiting at the output rate, dither, encoders and
@@ -870,16 +850,26 @@ fn build(
             let members: Vec<usize> = (0..tracks.len())
                 .filter(|&i| tracks[i].side.as_deref() == Some(side.as_str()))
                 .collect();
-            let mut parts = Vec::new();
-            for &i in &members {
+            // Built one track at a time (each track's copy dropped once it is in the side).
+            let mut signal = Signal {
+                rate_hz: rate,
+                channels: vec![Vec::new(); loaded[members[0]].channels.max(1)],
+            };
+            let mut starts = Vec::new();
+            for (k, &i) in members.iter().enumerate() {
                 let source = loaded[i].source.as_ref().context("source kept")?;
-                parts.push((
-                    side_track(source, levelled[i].gain_db, head.ceiling, rate)?,
-                    tracks[i].gap_s,
-                ));
+                let part = side_track(source, levelled[i].gain_db, head.ceiling, rate)?;
+                if k > 0 {
+                    let pause = (tracks[i].gap_s * f64::from(rate)).round() as usize;
+                    for c in &mut signal.channels {
+                        c.extend(std::iter::repeat_n(0.0, pause));
+                    }
+                }
+                starts.push(signal.frames() as f64 / f64::from(rate));
+                for (o, c) in signal.channels.iter_mut().zip(&part.channels) {
+                    o.extend_from_slice(c);
+                }
             }
-            let refs: Vec<(&Signal, f64)> = parts.iter().map(|(s, g)| (s, *g)).collect();
-            let (signal, starts) = sides::assemble(&refs, rate)?;
             let mut report = sides::preflight(&signal, format);
             report["tracks"] =
                 json!(members
@@ -888,8 +878,10 @@ fn build(
                 .map(|(&i, at)| json!({"number": i + 1, "title": tracks[i].name, "start": at}))
                 .collect::<Vec<_>>());
             let file = format!("Side {side}.wav");
+            let r = render::measure(&signal, false).report;
             let steps =
                 OfflineDither::new(24, signal.channels.len(), false).quantise(&signal.channels);
+            drop(signal);
             let meta = Metadata {
                 title: Some(format!("{} – side {side}", head.title)),
                 album: Some(head.title.clone()),
@@ -897,7 +889,6 @@ fn build(
                 year: head.year.clone(),
                 ..Metadata::default()
             };
-            let r = render::measure(&signal, false).report;
             let bytes = crate::deliver::encode::wav(
                 &steps,
                 rate,
@@ -1097,6 +1088,28 @@ fn side_track(source: &Signal, gain_db: f64, ceiling: f64, rate: u32) -> Result<
         s = render::limit(&s, ceiling);
     }
     Ok(s)
+}
+
+/// The CD image from `first` on as a 16-bit stereo WAV, written as it is read.
+fn write_image_wav(path: &Path, image: &[Vec<i32>], first: usize) -> Result<()> {
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: CD_RATE_HZ,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut w = hound::WavWriter::new(std::io::BufWriter::new(file), spec)?;
+    for (l, r) in image[0][first..].iter().zip(&image[1][first..]) {
+        w.write_sample(*l as i16)?;
+        w.write_sample(*r as i16)?;
+    }
+    w.finalize()
+        .with_context(|| format!("cannot write {} (disk full?)", path.display()))?;
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("cannot sync {}", path.display()))
 }
 
 /// A signal times `gain_db` as a 32-bit float WAV (a per-track master for `lathe deliver`).

@@ -16,7 +16,6 @@
 //! 20·log10(length / time) dB – a rule of thumb, said as such in the report.
 
 use crate::deliver::render::{self, Signal};
-use anyhow::Result;
 use serde_json::{Value, json};
 
 /// A format a side is cut or duplicated to.
@@ -148,11 +147,22 @@ impl Biquad {
     }
 }
 
-/// A fourth-order Butterworth low- or high-pass (two sections, Q 0.541 and 1.307).
-fn butterworth4(x: &[f64], rate: f64, hz: f64, high: bool) -> Vec<f64> {
-    let mut first = Biquad::new(rate, hz, 0.541_196_1, high);
-    let mut second = Biquad::new(rate, hz, 1.306_563, high);
-    x.iter().map(|&v| second.run(first.run(v))).collect()
+/// A fourth-order Butterworth low- or high-pass (two sections, Q 0.541 and 1.307), run one
+/// sample at a time.
+struct Butterworth4([Biquad; 2]);
+
+impl Butterworth4 {
+    fn new(rate: f64, hz: f64, high: bool) -> Self {
+        Self([
+            Biquad::new(rate, hz, 0.541_196_1, high),
+            Biquad::new(rate, hz, 1.306_563, high),
+        ])
+    }
+
+    fn run(&mut self, x: f64) -> f64 {
+        let y = self.0[0].run(x);
+        self.0[1].run(y)
+    }
 }
 
 fn db(power: f64) -> f64 {
@@ -210,43 +220,89 @@ pub fn preflight(side: &Signal, format: Format) -> Value {
         ));
     }
 
-    // Low end: phase and side energy below 150 Hz.
+    // One pass over the side: the low end (below 150 Hz) summed in 0.25 s blocks – a 0.5 s
+    // window every 0.25 s is two neighbouring blocks – and the highs (above 5 kHz) in 50 ms
+    // blocks, so no filtered copy of the side is kept.
     let stereo = side.channels.len() == 2;
-    let mut low_flags = Vec::new();
+    let frames = side.frames();
+    let low_block = ((rate * 0.25) as usize).max(1);
+    let high_block = ((rate * 0.05) as usize).max(1);
+    let has_highs = rate > 2.2 * HIGH_HZ;
+    let mut low_filters = [
+        Butterworth4::new(rate, LOW_HZ, false),
+        Butterworth4::new(rate, LOW_HZ, false),
+    ];
+    let mut high_filters: Vec<Butterworth4> = side
+        .channels
+        .iter()
+        .map(|_| Butterworth4::new(rate, HIGH_HZ.min(0.45 * rate), true))
+        .collect();
+    // Per low block: (side power, l·r, l², r²); whole-side sums: mid, side, l·r, l², r².
+    let mut low_blocks: Vec<[f64; 4]> = Vec::with_capacity(frames / low_block + 1);
     let (mut lm, mut ls, mut llr, mut ll, mut lr) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    if stereo {
-        let l = butterworth4(&side.channels[0], rate, LOW_HZ, false);
-        let r = butterworth4(&side.channels[1], rate, LOW_HZ, false);
-        let win = (rate * 0.5) as usize;
-        let hop = win / 2;
-        let mut at = 0;
-        while at < l.len() {
-            let end = (at + win).min(l.len());
-            let (mut ss, mut slr, mut sl, mut sr) = (0.0, 0.0, 0.0, 0.0);
-            for i in at..end {
-                let (a, b) = (l[i], r[i]);
-                ss += (a - b) * (a - b) / 4.0;
-                slr += a * b;
-                sl += a * a;
-                sr += b * b;
-            }
-            let n = (end - at) as f64;
-            let corr = slr / (sl * sr).sqrt().max(1e-30);
-            let side_level = db(ss / n);
-            let bad = side_level > LOW_SIDE_PRESENT_DBFS && corr < LOW_CORRELATION_MIN;
-            low_flags.push((at as f64 / rate, end as f64 / rate, bad));
-            if end == l.len() {
-                break;
-            }
-            at += hop;
-        }
-        // Whole-side figures (every sample once).
-        for (a, b) in l.iter().zip(&r) {
+    let mut high_flags = Vec::new();
+    let mut high_max = f64::NEG_INFINITY;
+    let mut high_total = 0.0;
+    let mut all_total = 0.0;
+    let mut block = [0.0f64; 4];
+    let mut high_sums = vec![0.0f64; side.channels.len()];
+    for i in 0..frames {
+        if stereo {
+            let a = low_filters[0].run(side.channels[0][i]);
+            let b = low_filters[1].run(side.channels[1][i]);
+            let s = (a - b) * (a - b) / 4.0;
+            block[0] += s;
+            block[1] += a * b;
+            block[2] += a * a;
+            block[3] += b * b;
             lm += (a + b) * (a + b) / 4.0;
-            ls += (a - b) * (a - b) / 4.0;
+            ls += s;
             llr += a * b;
             ll += a * a;
             lr += b * b;
+            if (i + 1) % low_block == 0 || i + 1 == frames {
+                low_blocks.push(block);
+                block = [0.0; 4];
+            }
+        }
+        for ((c, f), sum) in side
+            .channels
+            .iter()
+            .zip(&mut high_filters)
+            .zip(&mut high_sums)
+        {
+            let x = c[i];
+            all_total += x * x;
+            if has_highs {
+                let h = f.run(x);
+                *sum += h * h;
+            }
+        }
+        if (i + 1) % high_block == 0 || i + 1 == frames {
+            let n = ((i % high_block) + 1) as f64;
+            let from = (i + 1 - (i % high_block + 1)) as f64 / rate;
+            let level = high_sums
+                .iter()
+                .map(|s| db(s / n))
+                .fold(f64::NEG_INFINITY, f64::max);
+            high_total += high_sums.iter().sum::<f64>();
+            high_max = high_max.max(level);
+            high_flags.push((from, (i + 1) as f64 / rate, level > HIGH_MAX_DBFS));
+            high_sums.iter_mut().for_each(|s| *s = 0.0);
+        }
+    }
+    let mut low_flags = Vec::new();
+    for k in 0..low_blocks.len() {
+        let pair = &low_blocks[k..(k + 2).min(low_blocks.len())];
+        let n = (k * low_block) as f64;
+        let end = ((k + pair.len()) * low_block).min(frames);
+        let len = end as f64 - n;
+        let sum = |j: usize| pair.iter().map(|b| b[j]).sum::<f64>();
+        let corr = sum(1) / (sum(2) * sum(3)).sqrt().max(1e-30);
+        let bad = db(sum(0) / len) > LOW_SIDE_PRESENT_DBFS && corr < LOW_CORRELATION_MIN;
+        low_flags.push((n / rate, end as f64 / rate, bad));
+        if end == frames {
+            break;
         }
     }
     let low = ranges(&low_flags);
@@ -261,39 +317,6 @@ pub fn preflight(side: &Signal, format: Format) -> Value {
         ));
     }
 
-    // Highs above 5 kHz, 50 ms windows, loudest channel (none at rates that cannot hold them).
-    let win = (rate * 0.05) as usize;
-    let highs: Vec<Vec<f64>> = side
-        .channels
-        .iter()
-        .map(|c| {
-            if rate > 2.2 * HIGH_HZ {
-                butterworth4(c, rate, HIGH_HZ, true)
-            } else {
-                vec![0.0; c.len()]
-            }
-        })
-        .collect();
-    let mut high_flags = Vec::new();
-    let mut high_max = f64::NEG_INFINITY;
-    let mut high_total = 0.0;
-    let mut all_total = 0.0;
-    for (h, c) in highs.iter().zip(&side.channels) {
-        high_total += h.iter().map(|v| v * v).sum::<f64>();
-        all_total += c.iter().map(|v| v * v).sum::<f64>();
-    }
-    let frames = side.frames();
-    let mut at = 0;
-    while at < frames {
-        let end = (at + win).min(frames);
-        let level = highs
-            .iter()
-            .map(|h| db(h[at..end].iter().map(|v| v * v).sum::<f64>() / (end - at) as f64))
-            .fold(f64::NEG_INFINITY, f64::max);
-        high_max = high_max.max(level);
-        high_flags.push((at as f64 / rate, end as f64 / rate, level > HIGH_MAX_DBFS));
-        at = end;
-    }
     let high = ranges(&high_flags);
     if !high.is_empty() {
         let what = if format.vinyl {
@@ -377,32 +400,6 @@ pub fn preflight(side: &Signal, format: Format) -> Value {
 /// Where a side's tracks start (s), as text for the report.
 pub fn starts(starts_s: &[f64]) -> Vec<String> {
     starts_s.iter().map(|&s| time(s)).collect()
-}
-
-/// Lays a side out: each track after its pause (none before the side's first track).
-pub fn assemble(tracks: &[(&Signal, f64)], rate_hz: u32) -> Result<(Signal, Vec<f64>)> {
-    let channels = tracks.first().map_or(2, |t| t.0.channels.len());
-    let mut out = vec![Vec::new(); channels];
-    let mut starts = Vec::new();
-    for (i, (s, gap)) in tracks.iter().enumerate() {
-        if i > 0 {
-            let n = (gap * f64::from(rate_hz)).round() as usize;
-            for c in &mut out {
-                c.extend(std::iter::repeat_n(0.0, n));
-            }
-        }
-        starts.push(out[0].len() as f64 / f64::from(rate_hz));
-        for (o, c) in out.iter_mut().zip(&s.channels) {
-            o.extend_from_slice(c);
-        }
-    }
-    Ok((
-        Signal {
-            rate_hz,
-            channels: out,
-        },
-        starts,
-    ))
 }
 
 #[cfg(test)]
