@@ -71,7 +71,7 @@ struct AlbumHead {
     target: f64,
     #[serde(default = "default_ceiling")]
     ceiling: f64,
-    #[serde(default, deserialize_with = "text_or_number")]
+    #[serde(default, deserialize_with = "crate::deliver::meta::text_or_number")]
     year: Option<String>,
     composer: Option<String>,
     /// Vinyl format for `--to vinyl`: 12in-33 (default), 12in-45, 10in-33, 7in-45, 7in-33.
@@ -91,19 +91,6 @@ fn default_ceiling() -> f64 {
 }
 fn default_gap() -> f64 {
     2.0
-}
-
-fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Either {
-        Text(String),
-        Number(i64),
-    }
-    Ok(Option::<Either>::deserialize(d)?.map(|e| match e {
-        Either::Text(t) => t,
-        Either::Number(n) => n.to_string(),
-    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,23 +124,13 @@ enum Plan {
     None,
 }
 
-/// An error in what the user asked for (exit 2).
-#[derive(Debug)]
-struct Usage(String);
-impl std::fmt::Display for Usage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for Usage {}
-
 /// Exit status: 0 written and verified, 1 a file could not be read or a check failed, 2 usage
 /// (an album file that breaks a rule, named with the track).
 pub fn run(args: &AlbumArgs) -> i32 {
     match run_inner(args) {
         Ok(()) => 0,
         Err(e) => {
-            let usage = e.downcast_ref::<Usage>().is_some();
+            let usage = e.downcast_ref::<crate::deliver::Usage>().is_some();
             eprintln!("lathe album: {e:#}");
             if usage { 2 } else { 1 }
         }
@@ -175,7 +152,7 @@ struct TrackPlan {
 }
 
 fn usage_err(msg: String) -> anyhow::Error {
-    Usage(msg).into()
+    crate::deliver::Usage(msg).into()
 }
 
 /// Reads and checks the album file: metadata formats, duplicate ISRCs, fades, gains, the plan.
@@ -674,13 +651,7 @@ fn build(
             CD_RATE_HZ,
             16,
             &t.meta,
-            &crate::deliver::encode::BextLoudness {
-                integrated_lufs: r.loudness.integrated_lufs,
-                range_lu: r.loudness.loudness_range_lu,
-                true_peak_dbtp: r.true_peak_max_dbtp,
-                momentary_max_lufs: r.loudness.momentary_max_lufs,
-                short_term_max_lufs: r.loudness.short_term_max_lufs,
-            },
+            &crate::deliver::encode::BextLoudness::from(r),
             &format!(
                 "A=PCM,F=44100,W=16,M=stereo,T=Lathe {}; TPDF dither\r\n",
                 env!("CARGO_PKG_VERSION")
@@ -894,13 +865,7 @@ fn build(
                 rate,
                 24,
                 &meta,
-                &crate::deliver::encode::BextLoudness {
-                    integrated_lufs: r.loudness.integrated_lufs,
-                    range_lu: r.loudness.loudness_range_lu,
-                    true_peak_dbtp: r.true_peak_max_dbtp,
-                    momentary_max_lufs: r.loudness.momentary_max_lufs,
-                    short_term_max_lufs: r.loudness.short_term_max_lufs,
-                },
+                &crate::deliver::encode::BextLoudness::from(&r),
                 &format!(
                     "A=PCM,F={rate},W=24,T=Lathe {}; TPDF dither\r\n",
                     env!("CARGO_PKG_VERSION")

@@ -18,6 +18,19 @@ pub struct BextLoudness {
     pub short_term_max_lufs: f64,
 }
 
+impl From<&super::render::Reading> for BextLoudness {
+    /// The figures of a measurement.
+    fn from(r: &super::render::Reading) -> Self {
+        Self {
+            integrated_lufs: r.loudness.integrated_lufs,
+            range_lu: r.loudness.loudness_range_lu,
+            true_peak_dbtp: r.true_peak_max_dbtp,
+            momentary_max_lufs: r.loudness.momentary_max_lufs,
+            short_term_max_lufs: r.loudness.short_term_max_lufs,
+        }
+    }
+}
+
 /// A generic tag filled from the metadata; lofty maps its keys to each format's own frames
 /// (ID3v2: TIT2 TPE1 TALB TRCK TDRC TSRC TCOM, TXXX:BARCODE; Vorbis: TITLE ARTIST ALBUM
 /// TRACKNUMBER TRACKTOTAL DATE ISRC COMPOSER BARCODE).

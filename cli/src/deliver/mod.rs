@@ -108,7 +108,7 @@ pub fn run(args: &DeliverArgs) -> i32 {
 
 /// An error in what the user asked for (exit 2).
 #[derive(Debug)]
-struct Usage(String);
+pub(crate) struct Usage(pub(crate) String);
 
 impl std::fmt::Display for Usage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -511,13 +511,7 @@ fn deliver_one(
                     signal.rate_hz,
                     bits,
                     meta,
-                    &BextLoudness {
-                        integrated_lufs: r.loudness.integrated_lufs,
-                        range_lu: r.loudness.loudness_range_lu,
-                        true_peak_dbtp: r.true_peak_max_dbtp,
-                        momentary_max_lufs: r.loudness.momentary_max_lufs,
-                        short_term_max_lufs: r.loudness.short_term_max_lufs,
-                    },
+                    &BextLoudness::from(r),
                     &history,
                 )?
             } else {
