@@ -50,6 +50,16 @@ impl Steps {
     }
 }
 
+/// Removes a passed step's scratch folder under `target/` (a failed step keeps it to look at):
+/// a CI machine's disk is not ours to fill.
+fn tidy(name: &str) -> Result<()> {
+    let dir = target_dir().join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    Ok(())
+}
+
 fn cargo() -> Command {
     Command::new(env!("CARGO"))
 }
@@ -448,7 +458,10 @@ pub fn run(args: &[String]) -> Result<()> {
     });
     steps.step(
         "lathe compare on released music (3 genres), offsets read back by ffmpeg",
-        || offline::compare_on_music(lathe.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?),
+        || {
+            offline::compare_on_music(lathe.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?)?;
+            tidy("test-compare")
+        },
     );
     steps.step(
         "lathe master --match on released music: ffmpeg's mid/side EQ and width changes matched back, measured by numpy and libebur128",
@@ -456,7 +469,8 @@ pub fn run(args: &[String]) -> Result<()> {
             crate::match_check::match_on_music(
                 lathe.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?,
                 &python_env()?,
-            )
+            )?;
+            tidy("test-match")
         },
     );
     steps.step(
@@ -469,7 +483,8 @@ pub fn run(args: &[String]) -> Result<()> {
             crate::deliver_check::deliver_checks(
                 lathe.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?,
                 &python_env()?,
-            )
+            )?;
+            tidy("test-deliver")
         },
     );
     steps.step(
@@ -478,7 +493,8 @@ pub fn run(args: &[String]) -> Result<()> {
             crate::album_check::album_checks(
                 lathe.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?,
                 &python_env()?,
-            )
+            )?;
+            tidy("test-album")
         },
     );
     steps.step(
