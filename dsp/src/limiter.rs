@@ -89,19 +89,22 @@ impl SlidingMin {
     /// Adds the value for time `t` and returns the minimum over (t − window, t].
     fn push(&mut self, t: u64, v: f32) -> f32 {
         let cap = self.ring.len();
+        // `head < cap` and `len <= cap`: one subtraction wraps an index (no division on the
+        // audio path).
+        let wrap = |i: usize| if i >= cap { i - cap } else { i };
         while self.len > 0 {
-            let last = (self.head + self.len - 1) % cap;
+            let last = wrap(self.head + self.len - 1);
             if self.ring[last].1 >= v {
                 self.len -= 1;
             } else {
                 break;
             }
         }
-        let slot = (self.head + self.len) % cap;
+        let slot = wrap(self.head + self.len);
         self.ring[slot] = (t, v);
         self.len += 1;
         while self.ring[self.head].0 + self.window <= t {
-            self.head = (self.head + 1) % cap;
+            self.head = wrap(self.head + 1);
             self.len -= 1;
         }
         self.ring[self.head].1
@@ -115,7 +118,8 @@ const INPUT_LIMIT: f32 = 1e12;
 /// Non-finite samples become 0; huge ones are clamped; then the drive is applied.
 #[inline(always)]
 fn sanitize_driven(x: f32, drive: f32) -> f32 {
-    if x.is_finite() {
+    // A comparison and a select (what `is_finite` means here), so a block of them vectorises.
+    if x.abs() < f32::INFINITY {
         x.clamp(-INPUT_LIMIT, INPUT_LIMIT) * drive
     } else {
         0.0
@@ -340,6 +344,14 @@ impl Stage {
         {
             let input = &channel.as_mut()[start..start + n];
             let mut drive = from;
+            if drive == to {
+                // Steady drive (nearly always): one vectorised pass.
+                for (w, &x) in sc.input_mut()[..n].iter_mut().zip(input) {
+                    *w = sanitize_driven(x, to);
+                }
+                sc.process(n);
+                continue;
+            }
             for (w, &x) in sc.input_mut()[..n].iter_mut().zip(input) {
                 if drive != to {
                     drive += (to - drive) * glide;
@@ -368,20 +380,39 @@ impl Stage {
 
     /// Gain computation and the delayed, gained audio for `start..start + n`.
     fn apply<S: AsMut<[f32]>>(&mut self, channels: &mut [S], used: usize, start: usize, n: usize) {
-        let delay_len = self.delay_len;
-        for i in 0..n {
+        // Three passes over the chunk, each a simple loop (the per-sample version with every
+        // step interleaved spent as long as the filters): the peaks around each judged sample,
+        // the gain (the only sequential part), the delayed output times the gain. The
+        // arithmetic per sample is the same as one interleaved loop, so is the output.
+        let mut peak = [0.0f32; sidechain::CHUNK];
+        let peak = &mut peak[..n];
+        for (sc, prev) in self.sc[..used].iter().zip(&mut self.prev_interval) {
             // The sample judged now is sidechain::DELAY behind the newest one; it is
-            // surrounded by the interval after it and the one before.
-            let mut peak = 0.0f32;
-            for c in 0..used {
-                let interval = self.sc[c].interval_peak(i);
-                let centre = self.sc[c].centre(i).abs();
-                let around = interval.max(self.prev_interval[c]).max(centre);
-                self.prev_interval[c] = interval;
-                peak = peak.max(around);
+            // surrounded by the interval after it and the one before. (All values are finite:
+            // the input is sanitised, so plain comparisons are the maxima.)
+            let larger = |a: f32, b: f32| if b > a { b } else { a };
+            let intervals = sc.interval_peaks(n);
+            let centres = sc.centres(n);
+            if let (Some(&first), Some(&last), Some(p)) =
+                (intervals.first(), intervals.last(), peak.first_mut())
+            {
+                *p = larger(*p, larger(larger(first, *prev), centres[0].abs()));
+                *prev = last;
             }
-            let needed = if peak > self.target && !self.bypassed {
-                self.target / peak
+            for (((p, &interval), &before), &centre) in peak[1..]
+                .iter_mut()
+                .zip(&intervals[1..])
+                .zip(intervals)
+                .zip(&centres[1..])
+            {
+                *p = larger(*p, larger(larger(interval, before), centre.abs()));
+            }
+        }
+        let mut gains = [0.0f32; sidechain::CHUNK];
+        let gains = &mut gains[..n];
+        for (g, &p) in gains.iter_mut().zip(peak.iter()) {
+            let needed = if p > self.target && !self.bypassed {
+                self.target / p
             } else {
                 1.0
             };
@@ -395,8 +426,9 @@ impl Stage {
             // Moving average over the lookahead; exactly 1 when nothing in it is below 1.
             let old = self.avg_ring[self.avg_pos];
             self.avg_ring[self.avg_pos] = released;
-            self.avg_pos = (self.avg_pos + 1) % self.lookahead;
-            if self.avg_pos == 0 {
+            self.avg_pos += 1;
+            if self.avg_pos == self.lookahead {
+                self.avg_pos = 0;
                 // Once per window the sum is rebuilt from the ring, so add/subtract rounding
                 // cannot drift over hours of limiting.
                 self.avg_sum = self.avg_ring[..self.lookahead]
@@ -416,23 +448,41 @@ impl Stage {
                 (self.avg_sum / self.lookahead as f64) as f32
             };
             self.min_gain = self.min_gain.min(gain);
-            // Audio: delayed driven input × gain.
-            let pos = self.delay_pos;
-            for ((channel, sc), delay) in channels
-                .iter_mut()
-                .zip(&self.sc)
-                .zip(&mut self.delay)
-                .take(used)
-            {
-                let s = &mut channel.as_mut()[start + i];
-                let x = sc.newest(i);
-                let d = &mut delay[pos];
-                let out = *d;
-                *d = x;
-                *s = if gain == 1.0 { out } else { out * gain };
-            }
-            self.delay_pos = (self.delay_pos + 1) % delay_len;
+            *g = gain;
         }
+        // The delay line holds the driven input; what leaves it now is the judged sample's
+        // neighbourhood, multiplied by its gain (x · 1 is x, so no special case is needed).
+        let delay_len = self.delay_len;
+        for ((channel, sc), delay) in channels
+            .iter_mut()
+            .zip(&self.sc)
+            .zip(&mut self.delay)
+            .take(used)
+        {
+            let out = &mut channel.as_mut()[start..start + n];
+            let newest = sc.newest(n);
+            let mut pos = self.delay_pos;
+            let mut i = 0;
+            while i < n {
+                let len = (n - i).min(delay_len - pos);
+                for (((s, d), &g), &x) in out[i..i + len]
+                    .iter_mut()
+                    .zip(&mut delay[pos..pos + len])
+                    .zip(&gains[i..i + len])
+                    .zip(&newest[i..i + len])
+                {
+                    let delayed = *d;
+                    *d = x;
+                    *s = delayed * g;
+                }
+                i += len;
+                pos += len;
+                if pos == delay_len {
+                    pos = 0;
+                }
+            }
+        }
+        self.delay_pos = (self.delay_pos + n) % delay_len;
         for sc in &mut self.sc[..used] {
             sc.finish(n);
         }

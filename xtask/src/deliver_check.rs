@@ -135,6 +135,69 @@ fn oracle_true_peak(path: &Path, scratch: &Path) -> Result<f64> {
     ebur128_true_peak(&wav)
 }
 
+/// The report's codec check against one made outside Lathe: the delivered native-rate 24-bit
+/// WAV (what a platform receives) encoded by ffmpeg with the same encoder and bit rate,
+/// decoded, and read by libebur128; each decoded true peak within 0.2 dB of the report's. On
+/// a master with overs this also shows the check encodes the master as delivered (held at the
+/// ceiling), not the master as given.
+fn codec_check_by_ffmpeg(out: &Path, report: &Value, scratch: &Path) -> Result<Vec<String>> {
+    let mut failures = Vec::new();
+    let delivered = report["deliverables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|d| d["name"].as_str() == Some("wav-native-24"))
+        .and_then(|d| d["file"].as_str())
+        .map(|f| out.join(f))
+        .context("no wav-native-24 deliverable to check the codec figures against")?;
+    let expected = [
+        ("Opus", "libopus", "128k", "48000", "opus"),
+        ("Vorbis", "libvorbis", "160k", "44100", "ogg"),
+        ("AAC", "aac", "256k", "44100", "m4a"),
+    ];
+    let checks = report["codec_check"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for (label, encoder, rate_kbps, rate, ext) in expected {
+        let Some(c) = checks
+            .iter()
+            .find(|c| c["codec"].as_str().is_some_and(|s| s.contains(label)))
+        else {
+            failures.push(format!("codec check: no {label} entry in the report"));
+            continue;
+        };
+        let Some(ours) = c["decoded_true_peak_dbtp"].as_f64() else {
+            failures.push(format!("codec check {label}: not measured: {}", c["error"]));
+            continue;
+        };
+        let encoded = scratch.join(format!("codec-check.{ext}"));
+        ffmpeg(&[
+            "-i",
+            &delivered.to_string_lossy(),
+            "-ar",
+            rate,
+            "-c:a",
+            encoder,
+            "-b:a",
+            rate_kbps,
+            &encoded.to_string_lossy(),
+        ])?;
+        let theirs = oracle_true_peak(&encoded, scratch)?;
+        let agree = (ours - theirs).abs() <= 0.2;
+        println!(
+            "  codec check {label}: report {ours:+.2} dBTP, ffmpeg-encoded delivered file read by libebur128 {theirs:+.2}: {}",
+            if agree { "ok" } else { "FAILED" }
+        );
+        if !agree {
+            failures.push(format!(
+                "codec check {label}: report {ours:+.2} dBTP, independent {theirs:+.2}"
+            ));
+        }
+    }
+    Ok(failures)
+}
+
 /// Which meters beyond libebur128 must also read the files under the ceiling.
 #[derive(Clone, Copy)]
 struct Strictness {
@@ -464,6 +527,9 @@ pub fn deliver_checks(lathe: &Path, python: &Path) -> Result<()> {
             for b in check_file(&file, d, python, &scratch, strictness(name), master)? {
                 failures.push(format!("{name} {}: {b}", d["name"]));
             }
+        }
+        if name == "music-hot" {
+            failures.extend(codec_check_by_ffmpeg(&out, &report, &scratch)?);
         }
         for png in ["loudness.png", "spectrum.png"] {
             let bytes = std::fs::read(out.join(png)).unwrap_or_default();

@@ -334,63 +334,28 @@ fn run_inner(args: &DeliverArgs) -> Result<i32> {
         .file_stem()
         .map_or("master".into(), |s| s.to_string_lossy().into_owned());
 
-    // Each distinct output rate is converted once.
-    let mut rates: Vec<u32> = specs.iter().map(|s| s.rate_hz(rate)).collect();
-    rates.sort_unstable();
-    rates.dedup();
-    let converted: BTreeMap<u32, Result<(Signal, Measured)>> = rates
-        .par_iter()
-        .with_max_len(1)
-        .map(|&r| {
-            let converted = render::resample(&source.signal, r).map(|s| {
-                let m = render::measure(&s, false);
-                (s, m)
-            });
-            (r, converted)
-        })
-        .collect();
-
-    tick("resampled");
-    let bar = indicatif::MultiProgress::new();
-    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    // Heaviest first (MP3 and FLAC encoders, then by rate), one task per output, so two cores
-    // finish together; results are put back in the order asked for.
-    let cost = |s: &OutputSpec| {
-        let encoder = match s.container {
-            Container::Mp3 => 4u32,
-            Container::Flac => 3,
-            Container::Wav => 1,
-        };
-        u64::from(encoder) * u64::from(s.rate_hz(rate))
-    };
-    let mut order: Vec<usize> = (0..specs.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(cost(&specs[i])));
-    let mut done: Vec<(usize, Result<Delivered>)> = order
-        .par_iter()
-        .with_max_len(1)
-        .map(|&i| {
-            let spec = &specs[i];
-            let pb = bar.add(indicatif::ProgressBar::new_spinner());
-            pb.set_message(spec.name.clone());
-            pb.enable_steady_tick(std::time::Duration::from_millis(200));
-            let r = match &converted[&spec.rate_hz(rate)] {
-                Ok((sig, m)) => deliver_one(args, spec, &source, sig, m, &meta, &stem),
-                Err(e) => Err(anyhow::anyhow!("{e:#}")),
-            };
-            pb.finish_and_clear();
-            (i, r.with_context(|| spec.name.clone()))
-        })
-        .collect();
-    done.sort_by_key(|(i, _)| *i);
-    let results: Vec<Result<Delivered>> = done.into_iter().map(|(_, r)| r).collect();
-    tick("delivered");
-    let codecs = if args.no_codec_check {
-        Vec::new()
-    } else {
-        codecs::check(&source.signal, args.lossy_ceiling)
-    };
+    // The codec check runs beside the deliverables from the start: its ffmpeg processes take
+    // up what CPU the deliverables leave idle (reading, the tail of the last outputs).
+    let (results, codecs) = std::thread::scope(|scope| {
+        let codec_job = (!args.no_codec_check).then(|| {
+            scope.spawn(|| {
+                // The platforms encode what is delivered: the master held at the ceiling
+                // (re-limited here as the native-rate deliverable is, when it is over).
+                if source.measured.report.true_peak_max_dbtp > args.ceiling - 0.01 {
+                    codecs::check(
+                        &render::limit(&source.signal, args.ceiling),
+                        args.lossy_ceiling,
+                    )
+                } else {
+                    codecs::check(&source.signal, args.lossy_ceiling)
+                }
+            })
+        });
+        let results = deliver_all(args, &specs, &source, &meta, &stem, &tick);
+        let codecs = codec_job.map_or_else(Vec::new, |job| job.join().unwrap_or_default());
+        (results, codecs)
+    });
+    tick("delivered, codecs checked");
 
     // Verified files keep their temporary names until every output is done, so a run killed
     // midway leaves nothing that looks finished; then they are renamed together, and a failed
@@ -442,6 +407,70 @@ fn run_inner(args: &DeliverArgs) -> Result<i32> {
         }
     }
     Ok(if failed.is_empty() { 0 } else { 1 })
+}
+
+/// Every deliverable, in parallel on the rayon pool (each distinct rate converted once);
+/// results in the order of `specs`.
+fn deliver_all(
+    args: &DeliverArgs,
+    specs: &[OutputSpec],
+    source: &Source,
+    meta: &Metadata,
+    stem: &str,
+    tick: &dyn Fn(&str),
+) -> Vec<Result<Delivered>> {
+    let rate = source.signal.rate_hz;
+    // Each distinct output rate is converted once.
+    let mut rates: Vec<u32> = specs.iter().map(|s| s.rate_hz(rate)).collect();
+    rates.sort_unstable();
+    rates.dedup();
+    let converted: BTreeMap<u32, Result<(Signal, Measured)>> = rates
+        .par_iter()
+        .with_max_len(1)
+        .map(|&r| {
+            let converted = render::resample(&source.signal, r).map(|s| {
+                let m = render::measure(&s, false);
+                (s, m)
+            });
+            (r, converted)
+        })
+        .collect();
+
+    tick("resampled");
+    let bar = indicatif::MultiProgress::new();
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    // Heaviest first (MP3 and FLAC encoders, then by rate), one task per output, so two cores
+    // finish together; results are put back in the order asked for.
+    let cost = |s: &OutputSpec| {
+        let encoder = match s.container {
+            Container::Mp3 => 4u32,
+            Container::Flac => 3,
+            Container::Wav => 1,
+        };
+        u64::from(encoder) * u64::from(s.rate_hz(rate))
+    };
+    let mut order: Vec<usize> = (0..specs.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(cost(&specs[i])));
+    let mut done: Vec<(usize, Result<Delivered>)> = order
+        .par_iter()
+        .with_max_len(1)
+        .map(|&i| {
+            let spec = &specs[i];
+            let pb = bar.add(indicatif::ProgressBar::new_spinner());
+            pb.set_message(spec.name.clone());
+            pb.enable_steady_tick(std::time::Duration::from_millis(200));
+            let r = match &converted[&spec.rate_hz(rate)] {
+                Ok((sig, m)) => deliver_one(args, spec, source, sig, m, meta, stem),
+                Err(e) => Err(anyhow::anyhow!("{e:#}")),
+            };
+            pb.finish_and_clear();
+            (i, r.with_context(|| spec.name.clone()))
+        })
+        .collect();
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 /// `song.44100-16.wav`, `song.native-24.wav`, `song.hires.flac`, `song.320.mp3`.
