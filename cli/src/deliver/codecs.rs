@@ -4,11 +4,12 @@
 //! Apple's own is not free). Encoded and decoded with the `ffmpeg` program when it is
 //! installed; measured with Lathe's meter.
 
-use super::render::{self, Signal};
+use super::render::Signal;
 use anyhow::{Context, Result, bail};
-use std::io::Write;
+use lathe_dsp::true_peak::TruePeakMeter;
+use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 /// One codec's finding.
 pub struct CodecCheck {
@@ -78,38 +79,37 @@ pub fn check(master: &Signal, lossy_ceiling_dbtp: f64) -> Vec<CodecCheck> {
     out
 }
 
-/// `ffmpeg` with the common flags; stdin/stdout as given.
-fn ffmpeg(args: &[&str], stdin: Stdio, stdout: Stdio) -> Result<std::process::Child> {
+/// `ffmpeg` with the common flags; stdin/stdout as given, its messages into `log` (a file,
+/// so a chatty ffmpeg can never block on a full stderr pipe while we write to it).
+fn ffmpeg(args: &[&str], stdin: Stdio, stdout: Stdio, log: &Path) -> Result<Child> {
+    let log = std::fs::File::create(log).context("cannot create a temporary file")?;
     Command::new("ffmpeg")
         .args(["-v", "error", "-nostdin", "-y"])
         .args(args)
         .stdin(stdin)
         .stdout(stdout)
-        .stderr(Stdio::piped())
+        .stderr(log)
         .spawn()
         .context("ffmpeg is not installed")
 }
 
-/// Waits for ffmpeg; its error text on failure.
-fn finish(child: std::process::Child) -> Result<Vec<u8>> {
-    let out = child.wait_with_output().context("ffmpeg")?;
-    if !out.status.success() {
-        bail!(
-            "ffmpeg failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+/// Waits for ffmpeg; its own message on failure.
+fn finish(mut child: Child, log: &Path) -> Result<()> {
+    let status = child.wait().context("ffmpeg")?;
+    if !status.success() {
+        let message = std::fs::read_to_string(log).unwrap_or_default();
+        bail!("ffmpeg failed: {}", message.trim());
     }
-    Ok(out.stdout)
+    Ok(())
 }
 
 fn one(dir: &Path, master: &Signal, encoder: &[&str], rate: u32, ext: &str) -> Result<(f64, u64)> {
     let encoded = dir.join(format!("encoded.{ext}"));
+    let log = dir.join(format!("ffmpeg-{ext}.txt"));
     let e = encoded.to_string_lossy();
-    let (in_rate, in_channels) = (
-        master.rate_hz.to_string(),
-        master.channels.len().to_string(),
-    );
-    let rate = rate.to_string();
+    let channels = master.channels.len();
+    let (in_rate, in_channels) = (master.rate_hz.to_string(), channels.to_string());
+    let out_rate = rate.to_string();
     // Encode: raw 32-bit float from a pipe, converted to the platform's rate by ffmpeg.
     let mut args = vec![
         "-f",
@@ -121,13 +121,13 @@ fn one(dir: &Path, master: &Signal, encoder: &[&str], rate: u32, ext: &str) -> R
         "-i",
         "pipe:0",
         "-ar",
-        &rate,
+        &out_rate,
     ];
     args.extend_from_slice(encoder);
     args.push(&e);
-    let mut child = ffmpeg(&args, Stdio::piped(), Stdio::null())?;
+    let mut child = ffmpeg(&args, Stdio::piped(), Stdio::null(), &log)?;
     let mut stdin = child.stdin.take().context("ffmpeg's input")?;
-    let mut chunk = Vec::with_capacity(65_536 * 4 * master.channels.len());
+    let mut chunk = Vec::with_capacity(65_536 * 4 * channels);
     let mut fed = Ok(());
     for start in (0..master.frames()).step_by(65_536) {
         chunk.clear();
@@ -142,37 +142,74 @@ fn one(dir: &Path, master: &Signal, encoder: &[&str], rate: u32, ext: &str) -> R
         }
     }
     drop(stdin);
-    let encoded_ok = finish(child);
+    // ffmpeg's own message first: a refused encoder closes the pipe, and "broken pipe" says
+    // nothing.
+    finish(child, &log)?;
     fed.context("feeding ffmpeg")?;
-    encoded_ok?;
-    // Decode to raw 32-bit float on a pipe.
-    let child = ffmpeg(
+    // Decode to raw 32-bit float on a pipe, measured as it arrives (nothing held: an hour-long
+    // master must not cost gigabytes here).
+    let mut child = ffmpeg(
         &["-i", &e, "-f", "f32le", "-c:a", "pcm_f32le", "pipe:1"],
         Stdio::null(),
         Stdio::piped(),
+        &log,
     )?;
-    let bytes = finish(child)?;
-    let channels = master.channels.len();
-    let samples: Vec<f32> = bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    let mut stdout = child.stdout.take().context("ffmpeg's output")?;
+    let mut meters: Vec<TruePeakMeter> = (0..channels)
+        .map(|_| TruePeakMeter::new(f64::from(rate)))
         .collect();
-    let clipped = samples.iter().filter(|s| s.abs() >= 1.0).count() as u64;
-    let signal = Signal {
-        rate_hz: rate.parse().context("rate")?,
-        channels: (0..channels)
-            .map(|c| {
-                samples
-                    .iter()
-                    .skip(c)
-                    .step_by(channels)
-                    .map(|&s| f64::from(s))
-                    .collect()
-            })
-            .collect(),
-    };
-    Ok((
-        render::measure(&signal, false).report.true_peak_max_dbtp,
-        clipped,
-    ))
+    let frame_bytes = 4 * channels;
+    let mut bytes = vec![0u8; 8192 * frame_bytes];
+    let mut filled = 0;
+    let mut planar: Vec<Vec<f32>> = vec![Vec::with_capacity(8192); channels];
+    let (mut frames, mut clipped) = (0u64, 0u64);
+    loop {
+        let got = stdout
+            .read(&mut bytes[filled..])
+            .context("reading ffmpeg's output")?;
+        filled += got;
+        let whole = filled - filled % frame_bytes;
+        if whole > 0 && (got == 0 || filled == bytes.len()) {
+            for p in &mut planar {
+                p.clear();
+            }
+            for (k, b) in bytes[..whole].chunks_exact(4).enumerate() {
+                let v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                clipped += u64::from(v.abs() >= 1.0);
+                planar[k % channels].push(v);
+            }
+            for (m, p) in meters.iter_mut().zip(&planar) {
+                m.process(p);
+            }
+            frames += (whole / frame_bytes) as u64;
+            bytes.copy_within(whole..filled, 0);
+            filled -= whole;
+        }
+        if got == 0 {
+            break;
+        }
+    }
+    drop(stdout);
+    finish(child, &log)?;
+    // The whole programme came back (codecs pad and trim a little; a truncated feed or
+    // decode would not).
+    let expected = master.frames() as f64 * f64::from(rate) / f64::from(master.rate_hz);
+    if (frames as f64 - expected).abs() > 0.001 * expected + 4096.0 {
+        bail!("decoded {frames} frames, expected about {expected:.0}");
+    }
+    let tp = meters.iter_mut().map(|m| m.finish()).fold(0.0f32, f32::max);
+    Ok((20.0 * f64::from(tp).log10(), clipped))
+}
+
+/// The report's entries when the check itself could not run.
+pub fn failed(why: &str, lossy_ceiling_dbtp: f64) -> Vec<CodecCheck> {
+    CODECS
+        .iter()
+        .map(|&(platform, codec, ..)| CodecCheck {
+            platform,
+            codec,
+            result: Err(why.to_owned()),
+            lossy_ceiling_dbtp,
+        })
+        .collect()
 }

@@ -352,7 +352,14 @@ fn run_inner(args: &DeliverArgs) -> Result<i32> {
             })
         });
         let results = deliver_all(args, &specs, &source, &meta, &stem, &tick);
-        let codecs = codec_job.map_or_else(Vec::new, |job| job.join().unwrap_or_default());
+        let codecs = codec_job.map_or_else(Vec::new, |job| {
+            job.join().unwrap_or_else(|_| {
+                codecs::failed(
+                    "the codec check stopped on an internal error",
+                    args.lossy_ceiling,
+                )
+            })
+        });
         (results, codecs)
     });
     tick("delivered, codecs checked");
