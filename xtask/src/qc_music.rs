@@ -263,7 +263,8 @@ fn must_fire(name: &str, sr: f64, clean: &[Vec<f32>]) -> Vec<String> {
 }
 
 /// The click test set: per genre, false findings on the clean excerpts and on the ones with
-/// added clicks, and the share of added clicks found within 5 ms.
+/// added clicks, and the share of added clicks found within 5 ms. `LATHE_QC_CLICKS_ONLY` set
+/// skips the other detectors (a quicker loop while tuning the click detector).
 pub fn clicks_on_music() -> Result<()> {
     let set = crate::music::fetch_qc()?;
     let mut total = Tally::default();
@@ -356,7 +357,9 @@ pub fn clicks_on_music() -> Result<()> {
             }
         }
         // … and fire on what is done to it.
-        quiet_failures.extend(must_fire(name, sr, &clean));
+        if std::env::var("LATHE_QC_CLICKS_ONLY").is_err() {
+            quiet_failures.extend(must_fire(name, sr, &clean));
+        }
         total.add(&t);
         match genres.iter_mut().find(|(g, _)| g == genre) {
             Some((_, g)) => g.add(&t),
@@ -402,15 +405,15 @@ pub fn clicks_on_music() -> Result<()> {
         ));
     }
     // The goals are 95 % and 80 %; these floors keep what is reached (see README).
-    if total.recall(0) < 0.65 {
+    if total.recall(0) < 0.72 {
         failures.push(format!(
-            "found {:.1} % of clicks ≥ −20 dB (reached: 69.7 %)",
+            "found {:.1} % of clicks ≥ −20 dB (reached: 73.3 %)",
             100.0 * total.recall(0)
         ));
     }
-    if total.recall(1) < 0.25 {
+    if total.recall(1) < 0.32 {
         failures.push(format!(
-            "found {:.1} % of clicks at −30…−20 dB (reached: 27.1 %)",
+            "found {:.1} % of clicks at −30…−20 dB (reached: 33.8 %)",
             100.0 * total.recall(1)
         ));
     }
