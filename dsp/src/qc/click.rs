@@ -12,9 +12,10 @@
 //! sensitivity on tonal music. Clicks of 2 and 3 samples get their own statistics (sums of 2
 //! and 3 consecutive matched-filter outputs: the same filter matched to those pulses, see
 //! [`WIDTHS`]). Then each statistic is compared with its mean level around the sample –
-//! ±[`WINDOW_S`], leaving out a guard of [`ORDER`] + 3 + width samples on both sides (the
-//! predictor smears a click over that many samples) – and a click is a sample that stands
-//! [`CLICK_RATIO_DB`] above it and stands alone within ±[`ISOLATION_S`]. A drum's burst fills
+//! ±[`WINDOW_S`], leaving out a guard of [`ORDER`] + 6 samples on both sides (the predictor
+//! smears a click of up to 3 samples over that many) – and a click is a sample that stands
+//! [`CLICK_RATIO_DB`] above it and is alone within ±[`ISOLATION_S`] but for one other event
+//! (the far edge of a short step). A drum's burst fills
 //! the surrounding window and raises the bar with it; a click in steady music does not.
 //!
 //! The decision about a sample waits for [`ISOLATION_S`] of audio after it; everything runs sample
@@ -25,7 +26,8 @@
 pub const ORDER: usize = 16;
 /// Samples the predictor is fitted on (Hann-windowed).
 const FIT_LEN: usize = 1024;
-/// Half-width of the window around a sample whose residual energy it is compared with (s).
+/// Half-width of the window around a sample whose mean absolute statistic it is compared with
+/// (s).
 pub const WINDOW_S: f64 = 0.004;
 /// How far a click's residual stands above the residual around it (dB, amplitude).
 pub const CLICK_RATIO_DB: f64 = 28.0;
@@ -34,8 +36,9 @@ pub const CLICK_RATIO_DB: f64 = 28.0;
 const MIN_RESIDUAL: f32 = 1e-4;
 /// Floor of the local residual level (linear, −100 dBFS), so digital silence is not divided by.
 const FLOOR: f64 = 1e-5;
-/// A click must also be the only thing of its size within ±[`ISOLATION_S`]: every other
-/// matched-filter peak there (guard excluded) at least [`ISOLATION_DB`] below it. Dense,
+/// A click must also be the only thing of its size within ±[`ISOLATION_S`] but for one (the
+/// far edge of a short step or dropout): every other peak of its statistic there (guard
+/// excluded) at least [`ISOLATION_DB`] below it. Dense,
 /// impulsive music (distorted guitars, hot clipped masters, drum bursts) has many outliers
 /// close together; a click stands alone. 20 ms (10 ms before) also covers the period of a
 /// 50 Hz waveform: a sharp-edged synth or tracker sample repeats its edge within it.
@@ -107,10 +110,11 @@ pub struct ClickDetector {
     /// Full-scale flags of the last `ORDER` samples, then room for one chunk.
     fbuf: Vec<bool>,
     /// Per ring position (power-of-two length): the statistic of each shape of [`WIDTHS`]
-    /// (lane 0 is the impulse-matched output itself), and whether the sample was at full
-    /// scale.
+    /// (lane 0 is the impulse-matched output itself).
     stats: Vec<[f32; LANES]>,
+    /// Whether the sample at that ring position was at full scale.
     full: Vec<bool>,
+    /// Ring positions written so far (the next write goes to `e_pos & mask`).
     e_pos: usize,
     mask: usize,
     /// Σ|statistic| per shape in the windows before and after the candidate (guard
@@ -120,7 +124,7 @@ pub struct ClickDetector {
     right: [f64; LANES],
     /// What a pulse of height c becomes at each shape's statistic's peak (c·gain).
     gains: [f32; WIDTHS.len()],
-    /// Window half-width, guard and isolation half-width (samples; the decision delay is the
+    /// Window half-width and isolation half-width (samples; the decision delay is the
     /// isolation half-width).
     window: usize,
     isolation: usize,
