@@ -28,7 +28,7 @@ pub const ORDER: usize = 16;
 const FIT_LEN: usize = 1024;
 /// Half-width of the window around a sample whose mean absolute statistic it is compared with
 /// (s).
-pub const WINDOW_S: f64 = 0.004;
+pub const WINDOW_S: f64 = 0.002;
 /// How far a click's residual stands above the residual around it (dB, amplitude).
 pub const CLICK_RATIO_DB: f64 = 28.0;
 /// Residual below this (linear, −80 dBFS) is never a click: quantisation noise and dither in
