@@ -248,9 +248,10 @@ impl ClickDetector {
     }
 
     /// Feeds up to [`CHUNK`] finite samples, which must not cross a multiple of [`CHUNK`] in
-    /// the stream (the predictor is refitted there), with a full-scale test; returns the click
-    /// found among the decisions made (at most one: the holdoff is longer than a chunk).
-    pub fn process(&mut self, x: &[f32], full_scale: impl Fn(f32) -> bool) -> Option<Click> {
+    /// the stream (the predictor is refitted there), with a full-scale test (by index in `x`);
+    /// returns the click found among the decisions made (at most one: the holdoff is longer
+    /// than a chunk).
+    pub fn process(&mut self, x: &[f32], full_scale: impl Fn(usize) -> bool) -> Option<Click> {
         let n = x.len().min(CHUNK);
         let x = &x[..n];
         // Residuals of the chunk: one FIR with the chunk's coefficients, 8 at a time.
@@ -293,8 +294,8 @@ impl ClickDetector {
             }
             i += 8;
         }
-        for (f, &v) in self.fbuf[ORDER..ORDER + n].iter_mut().zip(x) {
-            *f = full_scale(v);
+        for (i, f) in self.fbuf[ORDER..ORDER + n].iter_mut().enumerate() {
+            *f = full_scale(i);
         }
         let mut found = None;
         for (i, &v) in x.iter().enumerate() {
@@ -311,6 +312,25 @@ impl ClickDetector {
             self.refit();
         }
         found
+    }
+
+    /// The impulse statistic at `frame` over its mean magnitude in the windows around it
+    /// (guard excluded, as for a finding), with its sign; `None` when the frame is not (or no
+    /// longer) far enough inside the ring. Used to tell which channel a click found in the
+    /// side signal is on.
+    pub fn relative_at(&self, frame: u64) -> Option<f64> {
+        let newest = (self.n - 1).checked_sub(ORDER as u64)?;
+        let b = usize::try_from(newest.checked_sub(frame)?).ok()?;
+        let (w, g) = (self.window, GUARD);
+        if b < w || b + w + 1 > self.mask {
+            return None;
+        }
+        let sum: f64 = (b - w..=b - g)
+            .chain(b + g..=b + w)
+            .map(|k| f64::from(self.stat(k, 0).abs()))
+            .sum();
+        let level = (sum / (2 * (w - g + 1)) as f64).max(FLOOR);
+        Some(f64::from(self.stat(b, 0)) / level)
     }
 
     /// Statistic of shape `k`, `back` samples before the newest.

@@ -1,6 +1,10 @@
 //! Quality-control detectors: clipped runs, clicks, DC offset, and the event list they fill.
 //!
-//! Clicks are outliers of short-term linear prediction (see [`click`]).
+//! Clicks are outliers of short-term linear prediction (see [`click`]), looked for in each
+//! channel and, in stereo, in the side signal (L − R)/2 too: what the channels share cancels
+//! there, so a click on one channel stands out of far less music. A click found only there is
+//! put on the channel where it clearly stands out, or reported for both channels
+//! (`channel: None`) when neither does.
 //!
 //! The detectors run per sample on the raw (unweighted) signal. Events go into a list whose
 //! capacity is fixed at construction, so QC never allocates while processing. Once full, a
@@ -77,6 +81,27 @@ pub const PHASE_MIN_S: f64 = 1.0;
 
 pub mod click;
 
+/// How much further a click must stand out in the side signal than in a channel (dB).
+pub const SIDE_OFFSET_DB: f64 = 2.0;
+/// A click found in the side signal is put on one channel when it stands out there at least
+/// this much (amplitude ratio to the level around it, 10 dB) and twice as much as on the
+/// other.
+const ATTRIBUTE_RATIO: f64 = 3.16;
+
+/// A chunk with non-finite samples as 0 and absurd finite ones clamped (no audio comes near
+/// 1e6), so no detector's sums can overflow or lose their precision.
+fn sanitize(chunk: &[f32]) -> [f32; QC_CHUNK] {
+    let mut x = [0.0f32; QC_CHUNK];
+    for (d, &s) in x.iter_mut().zip(chunk) {
+        *d = if s.is_finite() {
+            s.clamp(-1e6, 1e6)
+        } else {
+            0.0
+        };
+    }
+    x
+}
+
 use click::ClickDetector;
 
 /// Per-channel detector state.
@@ -88,6 +113,9 @@ struct ChannelState {
     clip_start: u64,
     /// The click detector.
     click: ClickDetector,
+    /// Frame of the last click reported on this channel (by its own detector or the side
+    /// signal's), so one click is reported once.
+    last_click: Option<u64>,
     /// Σx over the programme (for DC).
     sum: f64,
 }
@@ -98,6 +126,7 @@ impl ChannelState {
             clip_run: 0,
             clip_start: 0,
             click: ClickDetector::new(sample_rate_hz),
+            last_click: None,
             sum: 0.0,
         }
     }
@@ -106,6 +135,7 @@ impl ChannelState {
         self.clip_run = 0;
         self.clip_start = 0;
         self.click.reset();
+        self.last_click = None;
         self.sum = 0.0;
     }
 }
@@ -115,6 +145,11 @@ impl ChannelState {
 pub struct QcDetector {
     sample_rate_hz: f64,
     channels: Vec<ChannelState>,
+    /// Stereo: a click detector on the side signal (L − R)/2. What both channels share – most
+    /// of a mix – cancels there, so a click on one channel stands out of far less music than
+    /// in that channel alone; a click on both channels alike is left to the channels' own
+    /// detectors.
+    side: Option<ClickDetector>,
     /// Events found so far (fixed capacity).
     events: Vec<QcEvent>,
     /// Events that did not fit in the list, or were overwritten in the ring.
@@ -127,6 +162,8 @@ pub struct QcDetector {
     total: u64,
     /// Frames processed.
     frames: u64,
+    /// Two clicks on one channel closer than this (frames) are one finding.
+    click_holdoff: u64,
     /// First and last frame above [`SILENCE_LEVEL`] on any channel.
     first_sound: Option<u64>,
     last_sound: u64,
@@ -139,15 +176,20 @@ impl QcDetector {
         let mut q = Self {
             sample_rate_hz: sr,
             channels: vec![ChannelState::new(sr); channels.max(1)],
+            side: (channels == 2).then(|| ClickDetector::new(sr)),
             events: Vec::with_capacity(capacity),
             dropped: 0,
             ring: false,
             head: 0,
             total: 0,
             frames: 0,
+            click_holdoff: (0.05 * sr) as u64,
             first_sound: None,
             last_sound: 0,
         };
+        if let Some(side) = &mut q.side {
+            side.set_threshold_db(click::CLICK_RATIO_DB + SIDE_OFFSET_DB);
+        }
         q.reset();
         q
     }
@@ -156,6 +198,9 @@ impl QcDetector {
     pub fn reset(&mut self) {
         for c in &mut self.channels {
             c.reset();
+        }
+        if let Some(side) = &mut self.side {
+            side.reset();
         }
         self.events.clear();
         self.dropped = 0;
@@ -171,6 +216,9 @@ impl QcDetector {
     pub fn set_click_threshold_db(&mut self, db: f64) {
         for c in &mut self.channels {
             c.click.set_threshold_db(db);
+        }
+        if let Some(side) = &mut self.side {
+            side.set_threshold_db(db + SIDE_OFFSET_DB);
         }
     }
 
@@ -269,35 +317,107 @@ impl QcDetector {
     /// Written for speed on ordinary programme: each check first looks at a whole chunk with
     /// loops the compiler vectorises (peak, sum, largest second difference) and only walks
     /// sample by sample where something might be found.
+    ///
+    /// The stream is walked chunk by chunk, every channel (and the side signal) in each chunk
+    /// before the next, so findings come in stream order whatever the host's block size.
     pub fn process<S: AsRef<[f32]>>(&mut self, channels: &[S]) {
         let frames = channels.first().map_or(0, |c| c.as_ref().len());
         let start = self.frames;
-        for (ch, samples) in channels.iter().enumerate().take(self.channels.len()) {
-            let samples = samples.as_ref();
-            let mut pos = 0;
-            while pos < samples.len() {
-                let frame = start + pos as u64;
-                let to_boundary = QC_CHUNK - (frame % QC_CHUNK as u64) as usize;
-                let n = to_boundary.min(samples.len() - pos);
-                self.process_chunk(ch, frame, &samples[pos..pos + n]);
-                pos += n;
+        let mut pos = 0;
+        while pos < frames {
+            let frame = start + pos as u64;
+            let to_boundary = QC_CHUNK - (frame % QC_CHUNK as u64) as usize;
+            let n = to_boundary.min(frames - pos);
+            let mut clean = [[0.0f32; QC_CHUNK]; 2];
+            for (ch, samples) in channels.iter().enumerate().take(self.channels.len()) {
+                let samples = samples.as_ref();
+                let chunk = &samples[pos.min(samples.len())..(pos + n).min(samples.len())];
+                if chunk.is_empty() {
+                    continue;
+                }
+                let x = sanitize(chunk);
+                self.process_chunk(ch, frame, &x[..chunk.len()]);
+                if ch < 2 {
+                    clean[ch] = x;
+                }
             }
+            if self.side.is_some() && channels.len() == 2 {
+                self.process_side(&clean[0][..n], &clean[1][..n]);
+            }
+            pos += n;
         }
         self.frames += frames as u64;
     }
 
-    fn process_chunk(&mut self, ch: usize, first_frame: u64, chunk: &[f32]) {
-        let mut xb = [0.0f32; QC_CHUNK];
-        for (d, &s) in xb.iter_mut().zip(chunk) {
-            // Non-finite samples count as 0; absurd finite ones are clamped (no audio comes near
-            // 1e6), so no detector's sums can overflow or lose their precision.
-            *d = if s.is_finite() {
-                s.clamp(-1e6, 1e6)
-            } else {
-                0.0
-            };
+    /// The side signal's click detector on one chunk of both (sanitised) channels; a click
+    /// found there is put on the channel where it stands out more (unless that channel's own
+    /// detector has just reported it).
+    fn process_side(&mut self, l: &[f32], r: &[f32]) {
+        let Some(side) = &mut self.side else {
+            return;
+        };
+        let mut s = [0.0f32; QC_CHUNK];
+        for ((d, &a), &b) in s.iter_mut().zip(l).zip(r) {
+            *d = 0.5 * (a - b);
         }
-        let x = &xb[..chunk.len()];
+        let n = l.len().min(r.len());
+        let Some(click) = side.process(&s[..n], |i| {
+            l[i].abs() >= FULL_SCALE || r[i].abs() >= FULL_SCALE
+        }) else {
+            return;
+        };
+        // The channel where it stands out clearly more (twice, and 10 dB over the level), or
+        // both when neither does: a click heard only in the difference cannot always be put
+        // on one channel (in a near-mono mix, +c on the left and −c on the right give the same
+        // side signal, and the mid signal buries it as deep as each channel does).
+        let at = |ch: usize| {
+            self.channels[ch]
+                .click
+                .relative_at(click.frame)
+                .map_or(0.0, f64::abs)
+        };
+        let (l, r) = (at(0), at(1));
+        let ch = if l >= 2.0 * r && l >= ATTRIBUTE_RATIO {
+            Some(0)
+        } else if r >= 2.0 * l && r >= ATTRIBUTE_RATIO {
+            Some(1)
+        } else {
+            None
+        };
+        self.push_click(ch, click.frame, click.ratio_db);
+    }
+
+    /// Reports a click on `ch` (`None`: both channels) unless one was reported there within
+    /// the click holdoff.
+    fn push_click(&mut self, ch: Option<usize>, frame: u64, ratio_db: f64) {
+        let holdoff = self.click_holdoff;
+        let recent = |st: &ChannelState| {
+            st.last_click
+                .is_some_and(|last| frame.abs_diff(last) < holdoff)
+        };
+        let reported = match ch {
+            Some(c) => recent(&self.channels[c]),
+            None => self.channels.iter().any(recent),
+        };
+        if reported {
+            return;
+        }
+        for (c, st) in self.channels.iter_mut().enumerate() {
+            if ch.is_none_or(|ch| ch == c) {
+                st.last_click = Some(frame);
+            }
+        }
+        self.push(QcEvent {
+            kind: QcKind::Click,
+            channel: ch.map(|c| c as u16),
+            start_s: self.seconds(frame),
+            duration_s: 0.0,
+            value: ratio_db,
+        });
+    }
+
+    /// One chunk of one channel, already sanitised.
+    fn process_chunk(&mut self, ch: usize, first_frame: u64, x: &[f32]) {
         // Peak and sum with eight lanes each, so neither is one serial chain.
         let mut peak = [0.0f32; 8];
         let mut sum = [0.0f32; 8];
@@ -344,15 +464,9 @@ impl QcDetector {
         // Clicks: outliers of the prediction residual (decided a few ms after the sample).
         if let Some(click) = self.channels[ch]
             .click
-            .process(x, |v| v.abs() >= FULL_SCALE)
+            .process(x, |i| x[i].abs() >= FULL_SCALE)
         {
-            self.push(QcEvent {
-                kind: QcKind::Click,
-                channel: Some(ch as u16),
-                start_s: self.seconds(click.frame),
-                duration_s: 0.0,
-                value: click.ratio_db,
-            });
+            self.push_click(Some(ch), click.frame, click.ratio_db);
         }
     }
 
@@ -477,6 +591,66 @@ mod tests {
             q.events().iter().all(|e| e.kind != QcKind::Click),
             "{:?}",
             q.events()
+        );
+    }
+
+    /// Noise-like programme shared by both channels (−10 dBFS, a crude low-passed noise).
+    fn shared_programme(sr: f64, seconds: f64) -> Vec<f32> {
+        let mut seed = 7u32;
+        let mut y = 0.0f32;
+        (0..(sr * seconds) as usize)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let w = (seed >> 8) as f32 / (1 << 24) as f32 - 0.5;
+                y = 0.7 * y + 0.3 * w;
+                y
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_side_signal_finds_a_click_the_channel_cannot() {
+        let sr = 44_100.0;
+        let l = shared_programme(sr, 2.0);
+        let peak = l.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let mut r = l.clone();
+        let mut with_click = l.clone();
+        // 40 dB under the programme's peak: lost in that channel's own residual.
+        with_click[50_000] += 0.01 * peak;
+        // Alone, the channel does not show it …
+        let alone = run(sr, &[with_click.clone()]);
+        assert!(
+            !alone.events().iter().any(|e| e.kind == QcKind::Click),
+            "{:?}",
+            alone.events()
+        );
+        // … the side signal of the pair does: once, at the sample, not on the other channel.
+        let q = run(sr, &[with_click, r.clone()]);
+        let clicks: Vec<_> = q
+            .events()
+            .iter()
+            .filter(|e| e.kind == QcKind::Click)
+            .collect();
+        assert_eq!(clicks.len(), 1, "{:?}", q.events());
+        assert!(
+            (clicks[0].start_s * sr - 50_000.0).abs() <= 1.0,
+            "{clicks:?}"
+        );
+        assert_ne!(clicks[0].channel, Some(1), "{clicks:?}");
+        // A loud click on the right is found by that channel and by the side signal: reported
+        // once, on the right.
+        r[70_000] -= 0.5 * peak;
+        let q = run(sr, &[l, r]);
+        let clicks: Vec<_> = q
+            .events()
+            .iter()
+            .filter(|e| e.kind == QcKind::Click)
+            .collect();
+        assert_eq!(clicks.len(), 1, "{:?}", q.events());
+        assert_eq!(clicks[0].channel, Some(1), "{clicks:?}");
+        assert!(
+            (clicks[0].start_s * sr - 70_000.0).abs() <= 1.0,
+            "{clicks:?}"
         );
     }
 
