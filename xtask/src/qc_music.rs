@@ -361,7 +361,12 @@ pub fn clicks_on_music() -> Result<()> {
             println!("      clean: {}", vals.join(" "));
         } else {
             for &(c, f) in &clean_clicks {
-                println!("      clean finding: channel {c} at {:.3} s", f as f64 / sr);
+                let on = if c == BOTH {
+                    "both channels".to_owned()
+                } else {
+                    format!("channel {c}")
+                };
+                println!("      clean finding: {on} at {:.3} s", f as f64 / sr);
             }
         }
         // The other detectors stay quiet on the music but for what it really holds.

@@ -96,7 +96,7 @@ pub const WIDTHS: [usize; 3] = [1, 2, 3];
 const LANES: usize = 4;
 /// Guard around a candidate (samples): the predictor and the widest pulse smear a click that
 /// far.
-const GUARD: usize = ORDER + 3 + WIDTHS[WIDTHS.len() - 1];
+pub const GUARD: usize = ORDER + 3 + WIDTHS[WIDTHS.len() - 1];
 
 /// One channel's click detector.
 #[derive(Debug, Clone)]
@@ -153,6 +153,9 @@ pub const CHUNK: usize = 256;
 pub struct Click {
     pub frame: u64,
     pub ratio_db: f64,
+    /// Samples the detector had taken when it decided (the decision waits for the isolation
+    /// window after the click).
+    pub decided: u64,
 }
 
 impl ClickDetector {
@@ -161,7 +164,9 @@ impl ClickDetector {
         let sr = crate::clamp_sample_rate(sample_rate_hz);
         let window = ((WINDOW_S * sr).round() as usize).max(2 * ORDER + 12);
         let isolation = ((ISOLATION_S * sr).round() as usize).max(window);
-        let ring = (2 * isolation + 2).next_power_of_two();
+        // Room for one more chunk: another detector may look a click up here (see
+        // [`Self::relative_at`]) after this one has taken the rest of the chunk.
+        let ring = (2 * isolation + 2 + CHUNK).next_power_of_two();
         let hann = (0..FIT_LEN)
             .map(|i| {
                 let w = 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / FIT_LEN as f64).cos();
@@ -319,7 +324,7 @@ impl ClickDetector {
     /// longer) far enough inside the ring. Used to tell which channel a click found in the
     /// side signal is on.
     pub fn relative_at(&self, frame: u64) -> Option<f64> {
-        let newest = (self.n - 1).checked_sub(ORDER as u64)?;
+        let newest = self.n.checked_sub(1 + ORDER as u64)?;
         let b = usize::try_from(newest.checked_sub(frame)?).ok()?;
         let (w, g) = (self.window, GUARD);
         if b < w || b + w + 1 > self.mask {
@@ -419,6 +424,7 @@ impl ClickDetector {
         Some(Click {
             frame: self.n - 1 - at as u64 - ORDER as u64,
             ratio_db: peak_ratio_db.max(ratio_db),
+            decided: self.n,
         })
     }
 

@@ -81,6 +81,22 @@ pub const PHASE_MIN_S: f64 = 1.0;
 
 pub mod click;
 
+/// Channels whose clicks are reported in the order they were decided within a chunk.
+const ORDERED_CHANNELS: usize = 8;
+/// How long a click found in the side signal is held before it is reported (samples): the
+/// channels' detectors decide on the same click within about a guard of it.
+const SIDE_HOLD: u64 = 2 * click::GUARD as u64;
+
+/// A side-signal click waiting to be reported.
+#[derive(Debug, Clone, Copy)]
+struct HeldClick {
+    /// Stream frame from which it is reported.
+    release: u64,
+    frame: u64,
+    ratio_db: f64,
+    channel: Option<usize>,
+}
+
 /// How much further a click must stand out in the side signal than in a channel (dB).
 pub const SIDE_OFFSET_DB: f64 = 2.0;
 /// A click found in the side signal is put on one channel when it stands out there at least
@@ -150,6 +166,8 @@ pub struct QcDetector {
     /// in that channel alone; a click on both channels alike is left to the channels' own
     /// detectors.
     side: Option<ClickDetector>,
+    /// A click found in the side signal, held until `release` (see [`Self::process_side`]).
+    held_side: Option<HeldClick>,
     /// Events found so far (fixed capacity).
     events: Vec<QcEvent>,
     /// Events that did not fit in the list, or were overwritten in the ring.
@@ -177,6 +195,7 @@ impl QcDetector {
             sample_rate_hz: sr,
             channels: vec![ChannelState::new(sr); channels.max(1)],
             side: (channels == 2).then(|| ClickDetector::new(sr)),
+            held_side: None,
             events: Vec::with_capacity(capacity),
             dropped: 0,
             ring: false,
@@ -202,6 +221,7 @@ impl QcDetector {
         if let Some(side) = &mut self.side {
             side.reset();
         }
+        self.held_side = None;
         self.events.clear();
         self.dropped = 0;
         self.head = 0;
@@ -329,6 +349,9 @@ impl QcDetector {
             let to_boundary = QC_CHUNK - (frame % QC_CHUNK as u64) as usize;
             let n = to_boundary.min(frames - pos);
             let mut clean = [[0.0f32; QC_CHUNK]; 2];
+            // Clicks found in this chunk by the first channels' detectors, reported below in
+            // the order they were decided (beyond those channels: at once).
+            let mut found: [Option<click::Click>; ORDERED_CHANNELS] = [None; ORDERED_CHANNELS];
             for (ch, samples) in channels.iter().enumerate().take(self.channels.len()) {
                 let samples = samples.as_ref();
                 let chunk = &samples[pos.min(samples.len())..(pos + n).min(samples.len())];
@@ -336,22 +359,58 @@ impl QcDetector {
                     continue;
                 }
                 let x = sanitize(chunk);
-                self.process_chunk(ch, frame, &x[..chunk.len()]);
+                let click = self.process_chunk(ch, frame, &x[..chunk.len()]);
                 if ch < 2 {
                     clean[ch] = x;
                 }
+                match (click, found.get_mut(ch)) {
+                    (Some(c), Some(slot)) => *slot = Some(c),
+                    (Some(c), None) => self.push_click(Some(ch), c.frame, c.ratio_db),
+                    (None, _) => {}
+                }
             }
-            if self.side.is_some() && channels.len() == 2 {
+            if self.side.is_some() {
                 self.process_side(&clean[0][..n], &clean[1][..n]);
             }
+            self.report_clicks(&mut found, start + (pos + n) as u64);
             pos += n;
         }
         self.frames += frames as u64;
     }
 
-    /// The side signal's click detector on one chunk of both (sanitised) channels; a click
-    /// found there is put on the channel where it stands out more (unless that channel's own
-    /// detector has just reported it).
+    /// Reports the channels' clicks of a chunk and a held side-signal click due by `until`
+    /// (stream frames) in the order they were decided – a channel's before the side signal's
+    /// at the same time – so which event is kept for one click, and the list's order, do not
+    /// depend on where the host's blocks end.
+    fn report_clicks(&mut self, found: &mut [Option<click::Click>], until: u64) {
+        loop {
+            let next = found
+                .iter()
+                .enumerate()
+                .filter_map(|(ch, c)| c.map(|c| (c.decided, ch)))
+                .min();
+            let side = self.held_side.filter(|h| h.release <= until);
+            let channel_first =
+                next.map(|(decided, ch)| (ch, side.is_none_or(|h| decided <= h.release)));
+            match (channel_first, side) {
+                (Some((ch, true)), _) => {
+                    if let Some(c) = found[ch].take() {
+                        self.push_click(Some(ch), c.frame, c.ratio_db);
+                    }
+                }
+                (_, Some(h)) => {
+                    self.held_side = None;
+                    self.push_click(h.channel, h.frame, h.ratio_db);
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// The side signal's click detector on one chunk of both (sanitised) channels. A click
+    /// found there is put on the channel where it stands out more and held for
+    /// [`SIDE_HOLD`] samples: a channel's own detector deciding on the same click meanwhile
+    /// is reported instead.
     fn process_side(&mut self, l: &[f32], r: &[f32]) {
         let Some(side) = &mut self.side else {
             return;
@@ -384,7 +443,16 @@ impl QcDetector {
         } else {
             None
         };
-        self.push_click(ch, click.frame, click.ratio_db);
+        if let Some(h) = self.held_side.take() {
+            // Not reached (the side detector's holdoff is longer than the hold).
+            self.push_click(h.channel, h.frame, h.ratio_db);
+        }
+        self.held_side = Some(HeldClick {
+            release: click.decided + SIDE_HOLD,
+            frame: click.frame,
+            ratio_db: click.ratio_db,
+            channel: ch,
+        });
     }
 
     /// Reports a click on `ch` (`None`: both channels) unless one was reported there within
@@ -416,8 +484,9 @@ impl QcDetector {
         });
     }
 
-    /// One chunk of one channel, already sanitised.
-    fn process_chunk(&mut self, ch: usize, first_frame: u64, x: &[f32]) {
+    /// One chunk of one channel, already sanitised; returns the click found, if any (the
+    /// caller reports it).
+    fn process_chunk(&mut self, ch: usize, first_frame: u64, x: &[f32]) -> Option<click::Click> {
         // Peak and sum with eight lanes each, so neither is one serial chain.
         let mut peak = [0.0f32; 8];
         let mut sum = [0.0f32; 8];
@@ -462,12 +531,9 @@ impl QcDetector {
         }
 
         // Clicks: outliers of the prediction residual (decided a few ms after the sample).
-        if let Some(click) = self.channels[ch]
+        self.channels[ch]
             .click
             .process(x, |i| x[i].abs() >= FULL_SCALE)
-        {
-            self.push_click(Some(ch), click.frame, click.ratio_db);
-        }
     }
 
     fn push_clip(&mut self, ch: usize, begin: u64, run: u32) {
@@ -483,6 +549,9 @@ impl QcDetector {
     /// Closes open runs and adds the programme-level findings (DC, head and tail silence).
     /// Call once at the end; `events` is then complete.
     pub fn finish(&mut self) {
+        if let Some(h) = self.held_side.take() {
+            self.push_click(h.channel, h.frame, h.ratio_db);
+        }
         for ch in 0..self.channels.len() {
             let st = &self.channels[ch];
             if st.clip_run >= CLIP_RUN_SAMPLES {
@@ -652,6 +721,53 @@ mod tests {
             (clicks[0].start_s * sr - 70_000.0).abs() <= 1.0,
             "{clicks:?}"
         );
+    }
+
+    #[test]
+    fn stereo_clicks_do_not_depend_on_the_block_size() {
+        for sr in [11_025.0, 44_100.0, 96_000.0] {
+            // Two tones over a noise floor: predictable, so loud clicks stand out in a channel.
+            let l: Vec<f32> = shared_programme(sr, 3.0)
+                .iter()
+                .enumerate()
+                .map(|(n, v)| {
+                    let t = n as f32 / sr as f32;
+                    let w = 2.0 * std::f32::consts::PI * t;
+                    0.3 * (220.0 * w).sin() + 0.2 * (330.0 * w).sin() + 0.003 * v
+                })
+                .collect();
+            let peak = l.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let mut r: Vec<f32> = l.iter().map(|v| 0.8 * v).collect();
+            let mut l = l;
+            let at = |s: f64| (s * sr) as usize;
+            // Left only, quiet (the side signal's); right only, loud; both, unequal; a
+            // 2-sample one on the left.
+            l[at(0.5)] += 0.02 * peak;
+            r[at(1.0)] -= 0.6 * peak;
+            l[at(1.5)] += 0.5 * peak;
+            r[at(1.5)] += 0.2 * peak;
+            l[at(2.0)] -= 0.3 * peak;
+            l[at(2.0) + 1] -= 0.3 * peak;
+            let events = |block: usize| {
+                let mut q = QcDetector::new(sr, 2, 64);
+                let mut pos = 0;
+                while pos < l.len() {
+                    let end = (pos + block).min(l.len());
+                    q.process(&[&l[pos..end], &r[pos..end]]);
+                    pos = end;
+                }
+                q.finish();
+                q.events().to_vec()
+            };
+            let whole = events(l.len());
+            assert!(
+                whole.iter().filter(|e| e.kind == QcKind::Click).count() >= 4,
+                "{sr} Hz: {whole:?}"
+            );
+            for block in [1, 37, 100, 255, 256, 1000, 4096] {
+                assert_eq!(events(block), whole, "{sr} Hz, blocks of {block}");
+            }
+        }
     }
 
     #[test]
