@@ -620,6 +620,13 @@ mod tests {
         q
     }
 
+    fn clicks_of(q: &QcDetector) -> Vec<&QcEvent> {
+        q.events()
+            .iter()
+            .filter(|e| e.kind == QcKind::Click)
+            .collect()
+    }
+
     fn kinds(q: &QcDetector) -> Vec<QcKind> {
         q.events().iter().map(|e| e.kind).collect()
     }
@@ -695,11 +702,7 @@ mod tests {
         );
         // … the side signal of the pair does: once, at the sample, not on the other channel.
         let q = run(sr, &[with_click, r.clone()]);
-        let clicks: Vec<_> = q
-            .events()
-            .iter()
-            .filter(|e| e.kind == QcKind::Click)
-            .collect();
+        let clicks = clicks_of(&q);
         assert_eq!(clicks.len(), 1, "{:?}", q.events());
         assert!(
             (clicks[0].start_s * sr - 50_000.0).abs() <= 1.0,
@@ -710,11 +713,7 @@ mod tests {
         // once, on the right.
         r[70_000] -= 0.5 * peak;
         let q = run(sr, &[l, r]);
-        let clicks: Vec<_> = q
-            .events()
-            .iter()
-            .filter(|e| e.kind == QcKind::Click)
-            .collect();
+        let clicks = clicks_of(&q);
         assert_eq!(clicks.len(), 1, "{:?}", q.events());
         assert_eq!(clicks[0].channel, Some(1), "{clicks:?}");
         assert!(
@@ -794,11 +793,7 @@ mod tests {
                 0.7 * attack * (2.0 * std::f32::consts::PI * 80.0 * t).sin() * (-t * 30.0).exp();
         }
         let q = run(sr, &[x]);
-        let clicks: Vec<_> = q
-            .events()
-            .iter()
-            .filter(|e| e.kind == QcKind::Click)
-            .collect();
+        let clicks = clicks_of(&q);
         assert_eq!(clicks.len(), 1, "{:?}", q.events());
         // At the sample itself, not where the matched filter first crossed the bar.
         assert!(
