@@ -186,7 +186,9 @@ impl OfflineDither {
                     x
                 };
                 let tpdf = self.uniform() + self.uniform() - 1.0;
-                let q = (wanted + tpdf).round().clamp(lowest, highest);
+                // Clamped one step past the grid first, so the rounding trick stays exact.
+                let q = round_near((wanted + tpdf).clamp(lowest - 1.0, highest + 1.0))
+                    .clamp(lowest, highest);
                 if self.noise_shaping {
                     // Bounded, so clipped input cannot make the loop run away.
                     self.error[c] = (q - wanted).clamp(-2.0, 2.0);
@@ -204,8 +206,17 @@ pub fn on_grid(channels: &[Vec<f64>], bits: u32) -> bool {
     let scale = f64::from(1u32 << (bits.clamp(8, 24) - 1));
     channels.iter().flatten().all(|&x| {
         let steps = x * scale;
-        steps.is_finite() && steps == steps.round() && steps >= -scale && steps < scale
+        steps >= -scale && steps < scale && steps == round_near(steps)
     })
+}
+
+/// The nearest integer (ties to even) of a value within ±2^51: adding and taking away 1.5 · 2^52
+/// leaves no bits below the unit, so the FPU's own rounding does the work. `f64::round` is a
+/// library call on the baseline x86-64 target, and the writers round every sample.
+#[inline]
+fn round_near(x: f64) -> f64 {
+    const SHIFT: f64 = 6_755_399_441_055_744.0;
+    (x + SHIFT) - SHIFT
 }
 
 /// Samples on the `bits`-bit grid as integer steps (see [`on_grid`]; others are rounded).
@@ -216,9 +227,9 @@ pub fn to_steps(channels: &[Vec<f64>], bits: u32) -> Vec<Vec<i32>> {
         .map(|c| {
             c.iter()
                 .map(|&x| {
-                    let s = (x * scale).round();
+                    let s = x * scale;
                     if s.is_finite() {
-                        s.clamp(-scale, scale - 1.0) as i32
+                        round_near(s.clamp(-scale, scale - 1.0)) as i32
                     } else {
                         0
                     }
@@ -234,6 +245,28 @@ mod tests {
 
     fn tone(n: usize, amp: f32) -> Vec<f32> {
         (0..n).map(|i| amp * (0.013 * i as f32).sin()).collect()
+    }
+
+    #[test]
+    fn round_near_is_round_ties_even() {
+        let mut x = 0.3f64;
+        while x < 2.0f64.powi(30) {
+            for base in [x, x.floor()] {
+                for v in [
+                    base,
+                    base + 0.5,
+                    base - 0.5,
+                    base + 0.499_999_9,
+                    base + 0.500_000_1,
+                ] {
+                    assert_eq!(round_near(v), v.round_ties_even(), "{v}");
+                    assert_eq!(round_near(-v), (-v).round_ties_even(), "{}", -v);
+                }
+            }
+            x = x * 1.37 + 0.11;
+        }
+        assert_eq!(round_near(2.0f64.powi(51) - 1.0), 2.0f64.powi(51) - 1.0);
+        assert!(round_near(f64::NAN).is_nan());
     }
 
     #[test]

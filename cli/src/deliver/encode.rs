@@ -281,6 +281,7 @@ pub fn flac(samples: &[Vec<i32>], rate_hz: u32, bits: u32) -> Result<Vec<u8>> {
     }
     let mut config = flacenc::config::Encoder::default();
     config.subframe_coding.use_fixed = false;
+    config.subframe_coding.qlpc.lpc_order = 8;
     let config = config
         .into_verified()
         .map_err(|e| anyhow!("FLAC encoder configuration ({e:?})"))?;
@@ -455,7 +456,7 @@ pub fn mp3(signal: &[Vec<f32>], rate_hz: u32, meta: &Metadata) -> Result<Vec<u8>
             Mode::JointStereo
         })
         .map_err(lame)?;
-    builder.set_quality(Quality::NearBest).map_err(lame)?;
+    builder.set_quality(Quality::VeryNice).map_err(lame)?;
     builder.set_to_write_vbr_tag(true).map_err(lame)?;
     let mut encoder = builder.build().map_err(lame)?;
     let frames = signal.first().map_or(0, Vec::len);

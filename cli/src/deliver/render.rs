@@ -142,50 +142,109 @@ pub struct Reading {
 
 /// Measures a signal; with `with_history`, momentary and short-term loudness every 100 ms.
 pub fn measure(signal: &Signal, with_history: bool) -> Measured {
-    let rate = f64::from(signal.rate_hz);
-    let mut loudness = LoudnessMeter::new(rate, signal.channels.len());
-    let mut true_peak: Vec<TruePeakMeter> = signal
-        .channels
-        .iter()
-        .map(|_| TruePeakMeter::new(rate))
-        .collect();
-    let block = (signal.rate_hz as usize / 10).max(1);
+    let mut m = Measurer::new(signal.rate_hz, signal.channels.len(), with_history);
+    let block = m.block;
     let mut buf: Vec<Vec<f32>> = vec![Vec::with_capacity(block); signal.channels.len()];
-    let mut history = Vec::new();
-    let mut sample_peak = 0.0f32;
     let mut start = 0;
     while start < signal.frames() {
         let end = (start + block).min(signal.frames());
-        for ((b, c), tp) in buf.iter_mut().zip(&signal.channels).zip(&mut true_peak) {
+        for (b, c) in buf.iter_mut().zip(&signal.channels) {
             b.clear();
             b.extend(c[start..end].iter().map(|&s| s as f32));
-            sample_peak = b.iter().fold(sample_peak, |m, s| m.max(s.abs()));
-            tp.process(b);
         }
-        loudness.process(&buf);
-        if with_history {
-            history.push((
-                end as f64 / rate,
-                loudness.momentary_lufs(),
-                loudness.short_term_lufs(),
-            ));
-        }
+        m.push(&buf);
         start = end;
     }
-    let tp = true_peak
-        .iter_mut()
-        .map(|m| m.finish())
-        .fold(0.0f32, f32::max);
-    let db = |v: f32| 20.0 * f64::from(v).log10();
-    let reading = loudness.reading();
-    Measured {
-        report: Reading {
-            plr_db: db(tp) - reading.integrated_lufs,
-            loudness: reading,
-            true_peak_max_dbtp: db(tp),
-            sample_peak_max_dbfs: db(sample_peak),
-        },
-        history,
+    m.finish()
+}
+
+/// [`measure`] fed piece by piece (a file as it is read back): the meters see the same 100 ms
+/// blocks however the pieces are cut, so the result equals `measure` of the whole signal.
+pub struct Measurer {
+    rate: f64,
+    block: usize,
+    loudness: LoudnessMeter,
+    true_peak: Vec<TruePeakMeter>,
+    buf: Vec<Vec<f32>>,
+    history: Option<Vec<(f64, f64, f64)>>,
+    sample_peak: f32,
+    frames: usize,
+}
+
+impl Measurer {
+    pub fn new(rate_hz: u32, channels: usize, with_history: bool) -> Self {
+        let rate = f64::from(rate_hz);
+        let block = (rate_hz as usize / 10).max(1);
+        Self {
+            rate,
+            block,
+            loudness: LoudnessMeter::new(rate, channels),
+            true_peak: (0..channels).map(|_| TruePeakMeter::new(rate)).collect(),
+            buf: vec![Vec::with_capacity(block); channels],
+            history: with_history.then(Vec::new),
+            sample_peak: 0.0,
+            frames: 0,
+        }
+    }
+
+    /// Adds frames (planar, every channel the same length).
+    pub fn push(&mut self, chunk: &[Vec<f32>]) {
+        let n = chunk.first().map_or(0, Vec::len);
+        let mut at = 0;
+        while at < n {
+            let have = self.buf.first().map_or(0, Vec::len);
+            let take = (self.block - have).min(n - at);
+            for (b, c) in self.buf.iter_mut().zip(chunk) {
+                b.extend_from_slice(&c[at..at + take]);
+            }
+            at += take;
+            if have + take == self.block {
+                self.flush();
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        let n = self.buf.first().map_or(0, Vec::len);
+        if n == 0 {
+            return;
+        }
+        for (b, tp) in self.buf.iter().zip(&mut self.true_peak) {
+            self.sample_peak = b.iter().fold(self.sample_peak, |m, s| m.max(s.abs()));
+            tp.process(b);
+        }
+        self.loudness.process(&self.buf);
+        self.frames += n;
+        if let Some(h) = &mut self.history {
+            h.push((
+                self.frames as f64 / self.rate,
+                self.loudness.momentary_lufs(),
+                self.loudness.short_term_lufs(),
+            ));
+        }
+        for b in &mut self.buf {
+            b.clear();
+        }
+    }
+
+    pub fn finish(mut self) -> Measured {
+        self.flush();
+        let tp = self
+            .true_peak
+            .iter_mut()
+            .map(|m| m.finish())
+            .fold(0.0f32, f32::max);
+        let db = |v: f32| 20.0 * f64::from(v).log10();
+        let reading = self.loudness.reading();
+        Measured {
+            report: Reading {
+                plr_db: db(tp) - reading.integrated_lufs,
+                loudness: reading,
+                true_peak_max_dbtp: db(tp),
+                sample_peak_max_dbfs: db(self.sample_peak),
+            },
+            history: self.history.unwrap_or_default(),
+        }
     }
 }
 
