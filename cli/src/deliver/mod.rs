@@ -770,10 +770,12 @@ fn deliver_mp3(
 ) -> Result<LossyResult> {
     let mut input_ceiling = args.ceiling.min(args.lossy_ceiling);
     for pass in 1..=LOSSY_PASSES {
+        let limited;
         let input = if pass == 1 && measured.report.true_peak_max_dbtp <= input_ceiling {
-            signal.clone()
+            signal
         } else {
-            render::limit(signal, input_ceiling)
+            limited = render::limit(signal, input_ceiling);
+            &limited
         };
         let f32s: Vec<Vec<f32>> = input
             .channels
@@ -793,7 +795,7 @@ fn deliver_mp3(
         // The decoded file is the encoder's input, in time and per channel: equal length alone
         // would not show a misaligned gapless trim or swapped channels.
         // 0.5: LAME's 20 kHz low-pass alone takes white noise at 48 kHz down to 0.9.
-        let worst_corr = check_aligned(&back, &input, 0.5).context("the decoded MP3")?;
+        let worst_corr = check_aligned(&back, input, 0.5).context("the decoded MP3")?;
         let tp = m.report.true_peak_max_dbtp;
         if tp <= args.lossy_ceiling {
             checks.push((
@@ -851,7 +853,7 @@ fn read_back_pcm(
             if let Some(i) = p
                 .iter()
                 .zip(want)
-                .position(|(&x, &w)| (f64::from(x) * scale).round() as i32 != w)
+                .position(|(&x, &w)| f64::from(x) * scale != f64::from(w))
             {
                 bail!(
                     "read back differs from what was written (channel {c}, frame {})",

@@ -44,7 +44,10 @@ pub fn read_master(path: &std::path::Path) -> Result<Master> {
             file.channels
         );
     }
-    let mut channels: Vec<Vec<f64>> = vec![Vec::new(); file.channels];
+    // Sized for the length the header declares (capped, so a hostile header cannot reserve
+    // gigabytes; a longer file just grows).
+    let declared = file.declared_frames.unwrap_or(0).min(1 << 26) as usize;
+    let mut channels: Vec<Vec<f64>> = vec![Vec::with_capacity(declared); file.channels];
     let mut planar = vec![Vec::new(); file.channels];
     while file.next_chunk(&mut planar)? {
         for (all, chunk) in channels.iter_mut().zip(&planar) {
