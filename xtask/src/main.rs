@@ -38,7 +38,7 @@ fn main() {
 }
 
 fn usage() -> &'static str {
-    "usage: cargo xtask <bundle-all [--debug] [--alloc-check] | install | demo | demo-mix OUT | music | qc-music | test [--only TEXT] | soak [--minutes M] | bench | bundle <pkg> [--release]>"
+    "usage: cargo xtask <bundle-all [--debug] [--alloc-check] | install | demo | demo-mix OUT | music | qc-music | test [--only TEXT] | soak [--minutes M] | bench | bench-deliver | bundle <pkg> [--release]>"
 }
 
 fn run() -> Result<()> {
@@ -97,6 +97,7 @@ fn run() -> Result<()> {
             offline::analyze_bench(&lathe)?;
             deliver_check::deliver_bench(&lathe)
         }
+        "bench-deliver" => deliver_check::deliver_bench(&build_lathe()?),
         _ => bail!("{}", usage()),
     }
 }

@@ -437,8 +437,9 @@ pub fn tag_flac(path: &std::path::Path, meta: &Metadata) -> Result<()> {
     Ok(())
 }
 
-/// An MP3: LAME, MPEG-1 Layer III 320 kb/s CBR, joint stereo, quality 2, with the Info/LAME tag
-/// frame (encoder delay and padding, so decoders trim to the exact length) and an ID3v2.4 tag.
+/// An MP3: LAME, MPEG-1 Layer III 320 kb/s CBR, joint stereo, quality 3 (LAME's default), with
+/// the Info/LAME tag frame (encoder delay and padding, so decoders trim to the exact length) and
+/// an ID3v2.4 tag.
 /// LAME reserves the tag's frame at the start of the stream when encoding begins; after the
 /// flush its final bytes replace that reserved frame in place.
 pub fn mp3(signal: &[Vec<f32>], rate_hz: u32, meta: &Metadata) -> Result<Vec<u8>> {
