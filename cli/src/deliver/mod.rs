@@ -844,6 +844,9 @@ fn read_back_pcm(
     let mut planar = vec![Vec::new(); channels];
     let (mut at, mut worst) = (0usize, 0.0f64);
     while file.next_chunk(&mut planar)? {
+        if file.corrupt_packets > 0 {
+            bail!("damaged packets in the written file (near frame {at})");
+        }
         let n = planar.first().map_or(0, Vec::len);
         if at + n > frames {
             bail!("reads back longer than the {frames} frames written");

@@ -44,10 +44,17 @@ pub fn read_master(path: &std::path::Path) -> Result<Master> {
             file.channels
         );
     }
-    // Sized for the length the header declares (capped, so a hostile header cannot reserve
-    // gigabytes; a longer file just grows).
-    let declared = file.declared_frames.unwrap_or(0).min(1 << 26) as usize;
-    let mut channels: Vec<Vec<f64>> = vec![Vec::with_capacity(declared); file.channels];
+    // Sized for the length the header declares, so a long master is not copied as it grows:
+    // capped at 2^25 frames (256 MiB a channel; a longer file just grows), and only where
+    // the memory can be had (a hostile header gets an empty buffer, not an abort).
+    let declared = file.declared_frames.unwrap_or(0).min(1 << 25) as usize;
+    let mut channels: Vec<Vec<f64>> = (0..file.channels)
+        .map(|_| {
+            let mut c = Vec::new();
+            c.try_reserve_exact(declared).ok();
+            c
+        })
+        .collect();
     let mut planar = vec![Vec::new(); file.channels];
     while file.next_chunk(&mut planar)? {
         for (all, chunk) in channels.iter_mut().zip(&planar) {
@@ -378,6 +385,47 @@ mod tests {
             .unwrap()
             .0;
         assert_eq!(peak, 24_000);
+    }
+
+    /// Fed in pieces of any size, the streaming measurer gives exactly what `measure` gives.
+    #[test]
+    fn measurer_does_not_depend_on_the_pieces() {
+        let mut s = tone(48_000, 997.0, 0.5, 3.3);
+        let other: Vec<f64> = s.channels[0].iter().map(|v| -0.7 * v).collect();
+        s.channels.push(other);
+        s.channels[1][70_001] = 0.99;
+        let whole = measure(&s, true);
+        for piece in [1usize, 7, 4_799, 4_800, 4_801, 65_536, 1 << 20] {
+            let mut m = Measurer::new(s.rate_hz, 2, true);
+            let mut at = 0;
+            while at < s.frames() {
+                let end = (at + piece).min(s.frames());
+                let chunk: Vec<Vec<f32>> = s
+                    .channels
+                    .iter()
+                    .map(|c| c[at..end].iter().map(|&v| v as f32).collect())
+                    .collect();
+                m.push(&chunk);
+                at = end;
+            }
+            let got = m.finish();
+            let (a, b) = (&got.report, &whole.report);
+            assert_eq!(
+                a.true_peak_max_dbtp, b.true_peak_max_dbtp,
+                "pieces of {piece}"
+            );
+            assert_eq!(
+                a.sample_peak_max_dbfs, b.sample_peak_max_dbfs,
+                "pieces of {piece}"
+            );
+            assert_eq!(
+                a.loudness.integrated_lufs, b.loudness.integrated_lufs,
+                "pieces of {piece}"
+            );
+            assert_eq!(got.history, whole.history, "pieces of {piece}");
+        }
+        assert!(whole.report.sample_peak_max_dbfs > -0.1);
+        assert_eq!(whole.history.len(), 33);
     }
 
     #[test]
