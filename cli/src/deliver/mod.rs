@@ -337,22 +337,23 @@ fn run_inner(args: &DeliverArgs) -> Result<i32> {
 
     // The codec check runs beside the deliverables from the start: its ffmpeg processes take
     // up what CPU the deliverables leave idle (reading, the tail of the last outputs).
+    // The master held at the ceiling at its own rate, made once for the codec check and the
+    // native-rate outputs alike.
+    let native_limited = OnceLock::new();
     let (results, codecs) = std::thread::scope(|scope| {
         let codec_job = (!args.no_codec_check).then(|| {
             scope.spawn(|| {
                 // The platforms encode what is delivered: the master held at the ceiling
                 // (re-limited here as the native-rate deliverable is, when it is over).
                 if source.measured.report.true_peak_max_dbtp > args.ceiling - 0.01 {
-                    codecs::check(
-                        &render::limit(&source.signal, args.ceiling),
-                        args.lossy_ceiling,
-                    )
+                    let (limited, _) = limit_once(&native_limited, &source.signal, args.ceiling);
+                    codecs::check(limited, args.lossy_ceiling)
                 } else {
                     codecs::check(&source.signal, args.lossy_ceiling)
                 }
             })
         });
-        let results = deliver_all(args, &specs, &source, &meta, &stem);
+        let results = deliver_all(args, &specs, &source, &native_limited, &meta, &stem);
         let codecs = codec_job.map_or_else(Vec::new, |job| {
             job.join().unwrap_or_else(|_| {
                 codecs::failed(
@@ -418,7 +419,33 @@ fn run_inner(args: &DeliverArgs) -> Result<i32> {
 }
 
 /// One output rate's conversion of the master and its measurement, or why it failed.
-type Converted = Result<(Signal, Measured), String>;
+type Converted = Result<Rendered, String>;
+
+/// A signal and its measurement.
+type Rendered = (Signal, Measured);
+
+/// A programme at one output rate: the master or its conversion, its measurement, and the cell
+/// its ceiling-held version is made in (see [`limit_once`]).
+#[derive(Clone, Copy)]
+struct AtRate<'a> {
+    signal: &'a Signal,
+    measured: &'a Measured,
+    limited: &'a OnceLock<Rendered>,
+}
+
+/// A signal held at the ceiling by [`render::limit`], and its measurement, made by the first
+/// output (or the codec check) that needs it: every output at one rate is re-limited alike.
+fn limit_once<'a>(
+    cell: &'a OnceLock<Rendered>,
+    signal: &Signal,
+    ceiling_dbtp: f64,
+) -> &'a Rendered {
+    cell.get_or_init(|| {
+        let s = render::limit(signal, ceiling_dbtp);
+        let m = render::measure(&s, false);
+        (s, m)
+    })
+}
 
 /// Every deliverable, one worker thread per core taking the outputs heaviest first; results
 /// in the order of `specs`. Each other rate is converted once, by the first output that needs
@@ -427,15 +454,17 @@ fn deliver_all(
     args: &DeliverArgs,
     specs: &[OutputSpec],
     source: &Source,
+    native_limited: &OnceLock<Rendered>,
     meta: &Metadata,
     stem: &str,
 ) -> Vec<Result<Delivered>> {
     let rate = source.signal.rate_hz;
-    let converted: BTreeMap<u32, OnceLock<Converted>> = specs
+    // Per other rate: the conversion, and the conversion held at the ceiling.
+    let converted: BTreeMap<u32, (OnceLock<Converted>, OnceLock<Rendered>)> = specs
         .iter()
         .map(|s| s.rate_hz(rate))
         .filter(|&r| r != rate)
-        .map(|r| (r, OnceLock::new()))
+        .map(|r| (r, (OnceLock::new(), OnceLock::new())))
         .collect();
     let bar = indicatif::MultiProgress::new();
     if args.quiet || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
@@ -472,18 +501,16 @@ fn deliver_all(
                     pb.set_prefix(spec.name.clone());
                     let to = spec.rate_hz(rate);
                     let r = if to == rate {
-                        deliver_one(
-                            args,
-                            spec,
-                            source,
-                            (&source.signal, &source.measured),
-                            meta,
-                            stem,
-                            &pb,
-                        )
+                        let at = AtRate {
+                            signal: &source.signal,
+                            measured: &source.measured,
+                            limited: native_limited,
+                        };
+                        deliver_one(args, spec, source, at, meta, stem, &pb)
                     } else {
                         pb.set_message(format!("converting to {to} Hz"));
-                        let cell = converted[&to].get_or_init(|| {
+                        let (cell, limited) = &converted[&to];
+                        let cell = cell.get_or_init(|| {
                             render::resample(&source.signal, to)
                                 .map(|s| {
                                     let m = render::measure(&s, false);
@@ -492,7 +519,14 @@ fn deliver_all(
                                 .map_err(|e| format!("{e:#}"))
                         });
                         match cell {
-                            Ok((s, m)) => deliver_one(args, spec, source, (s, m), meta, stem, &pb),
+                            Ok((signal, measured)) => {
+                                let at = AtRate {
+                                    signal,
+                                    measured,
+                                    limited,
+                                };
+                                deliver_one(args, spec, source, at, meta, stem, &pb)
+                            }
                             Err(e) => Err(anyhow::anyhow!("{e}")),
                         }
                     };
@@ -522,7 +556,7 @@ fn deliver_one(
     args: &DeliverArgs,
     spec: &OutputSpec,
     source: &Source,
-    (converted, converted_measured): (&Signal, &Measured),
+    at: AtRate,
     meta: &Metadata,
     stem: &str,
     progress: &indicatif::ProgressBar,
@@ -533,6 +567,11 @@ fn deliver_one(
         progress.set_position(at);
         progress.set_message(what.to_owned());
     };
+    let AtRate {
+        signal: converted,
+        measured: converted_measured,
+        limited,
+    } = at;
     let name = file_name(spec, stem);
     let started = std::time::Instant::now();
     let path = args.out.join(&name);
@@ -541,13 +580,10 @@ fn deliver_one(
     let tp_before = converted_measured.report.true_peak_max_dbtp;
     // A hair under the ceiling counts as over: the dither may add up to 3 LSB.
     let relimit = tp_before > args.ceiling - 0.01;
-    let limited;
     let (signal, planned) = if relimit {
         stage(0, "re-limiting at the output rate");
-        let s = render::limit(converted, args.ceiling);
-        let m = render::measure(&s, false);
-        limited = (s, m);
-        (&limited.0, &limited.1)
+        let (s, m) = limit_once(limited, converted, args.ceiling);
+        (s, m)
     } else {
         (converted, converted_measured)
     };
