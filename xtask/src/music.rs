@@ -60,7 +60,7 @@ const SECONDS: u32 = 30;
 /// | qc-cinematic-goin-march.wav | cinematic march (tracker) | pingus-data, music/goin_march.it | GPL-2+ |
 /// | qc-pop-frozen-bubble.wav | pop / electronic | frozen-bubble-data, snd/frozen-mainzik-1p.ogg | GPL-2 |
 /// | qc-pop-frozen-bubble-intro.wav | pop / electronic | frozen-bubble-data, snd/introzik.ogg | GPL-2 |
-/// | qc-tracker-sorcerer.wav | tracker | pingus-data, music/sorcerer.it | GPL-2+ |
+/// | qc-tracker-giirm.wav | tracker | pingus-data, music/gd-giirm.s3m | GPL-2+ |
 pub const QC_TRACKS: &[(&str, &str, &str, &[&str], u32)] = &[
     (
         "rock",
@@ -169,9 +169,9 @@ pub const QC_TRACKS: &[(&str, &str, &str, &[&str], u32)] = &[
     ),
     (
         "tracker",
-        "qc-tracker-sorcerer",
+        "qc-tracker-giirm",
         "pingus-data",
-        &["usr/share/games/pingus/data/music/sorcerer.it"],
+        &["usr/share/games/pingus/data/music/gd-giirm.s3m"],
         5,
     ),
 ];

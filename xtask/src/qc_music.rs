@@ -54,8 +54,7 @@ const IN_THE_SOURCE: &[(&str, QcKind, f64)] = &[
     ("qc-electronic-lincity", QcKind::DcOffset, 0.0),
     ("qc-electronic-lincity", QcKind::ClippedRun, -1.0),
     ("qc-pop-frozen-bubble-intro", QcKind::DcOffset, 0.0),
-    ("qc-tracker-sorcerer", QcKind::DcOffset, 0.0),
-    ("qc-tracker-sorcerer", QcKind::HeadSilence, 0.0),
+    ("qc-tracker-giirm", QcKind::DcOffset, 0.0),
 ];
 
 /// Whether `e` in `file` is one of [`IN_THE_SOURCE`] (start −1: anywhere).
@@ -427,18 +426,18 @@ pub fn clicks_on_music() -> Result<()> {
             total.false_clean, total.seconds
         ));
     }
-    // The goals are 95 % and 80 %; these floors keep what is reached (see README),
-    // less a margin: the tracker module `sorcerer.it` renders differently each time (random
-    // variation), which moved the −30…−20 dB figure between 67.9 % and 69.0 % in two renders.
-    if total.recall(0) < 0.84 {
+    // The goals are 95 % and 80 %; these floors keep what is reached (see README).
+    // The set renders the same every time (checked: two renders bit-identical), so the
+    // margin is small.
+    if total.recall(0) < 0.87 {
         failures.push(format!(
-            "found {:.1} % of clicks ≥ −20 dB (reached: 87.8 %)",
+            "found {:.1} % of clicks ≥ −20 dB (reached: 88.1 %)",
             100.0 * total.recall(0)
         ));
     }
-    if total.recall(1) < 0.64 {
+    if total.recall(1) < 0.69 {
         failures.push(format!(
-            "found {:.1} % of clicks at −30…−20 dB (reached: 67.9–69.0 %)",
+            "found {:.1} % of clicks at −30…−20 dB (reached: 70.2 %)",
             100.0 * total.recall(1)
         ));
     }
