@@ -153,18 +153,7 @@ pub struct Reading {
 /// Measures a signal; with `with_history`, momentary and short-term loudness every 100 ms.
 pub fn measure(signal: &Signal, with_history: bool) -> Measured {
     let mut m = Measurer::new(signal.rate_hz, signal.channels.len(), with_history);
-    let block = m.block;
-    let mut buf: Vec<Vec<f32>> = vec![Vec::with_capacity(block); signal.channels.len()];
-    let mut start = 0;
-    while start < signal.frames() {
-        let end = (start + block).min(signal.frames());
-        for (b, c) in buf.iter_mut().zip(&signal.channels) {
-            b.clear();
-            b.extend(c[start..end].iter().map(|&s| s as f32));
-        }
-        m.push(&buf);
-        start = end;
-    }
+    m.push_with(&signal.channels, |s| s as f32);
     m.finish()
 }
 
@@ -199,13 +188,18 @@ impl Measurer {
 
     /// Adds frames (planar, every channel the same length).
     pub fn push(&mut self, chunk: &[Vec<f32>]) {
+        self.push_with(chunk, |s| s);
+    }
+
+    /// Adds frames of any sample type, each converted to f32 by `to_f32` as it is taken in.
+    pub fn push_with<T: Copy>(&mut self, chunk: &[Vec<T>], to_f32: impl Fn(T) -> f32) {
         let n = chunk.first().map_or(0, Vec::len);
         let mut at = 0;
         while at < n {
             let have = self.buf.first().map_or(0, Vec::len);
             let take = (self.block - have).min(n - at);
             for (b, c) in self.buf.iter_mut().zip(chunk) {
-                b.extend_from_slice(&c[at..at + take]);
+                b.extend(c[at..at + take].iter().map(|&s| to_f32(s)));
             }
             at += take;
             if have + take == self.block {
