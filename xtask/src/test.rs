@@ -43,7 +43,9 @@ impl Steps {
             }
             Err(e) => {
                 println!("==== FAILED: {took}: {e:#}");
-                self.failed.push(took);
+                // The reason goes into the summary too: CI logs are often read from the end.
+                let reason: String = format!("{e:#}").chars().take(1500).collect();
+                self.failed.push(format!("{took}\n          {reason}"));
                 false
             }
         }
