@@ -429,16 +429,24 @@ pub fn clicks_on_music() -> Result<()> {
     // The goals are 95 % and 80 %; these floors keep what is reached (see README).
     // The set renders the same every time (checked: two renders bit-identical), so the
     // margin is small.
-    if total.recall(0) < 0.87 {
+    if total.recall(0) < 0.92 {
         failures.push(format!(
-            "found {:.1} % of clicks ≥ −20 dB (reached: 88.1 %)",
+            "found {:.1} % of clicks ≥ −20 dB (reached: 92.6 %)",
             100.0 * total.recall(0)
         ));
     }
-    if total.recall(1) < 0.69 {
+    if total.recall(1) < 0.71 {
         failures.push(format!(
-            "found {:.1} % of clicks at −30…−20 dB (reached: 70.2 %)",
+            "found {:.1} % of clicks at −30…−20 dB (reached: 72.1 %)",
             100.0 * total.recall(1)
+        ));
+    }
+    // Steps shorter than the detector's window (a quarter of the set's steps) were never found
+    // before the far edge was left out of the level (then 65 of 98 steps ≥ −20 dB).
+    let (steps_found, steps_added) = by_kind[3][0];
+    if (steps_found as f64) < 0.82 * steps_added as f64 {
+        failures.push(format!(
+            "found {steps_found} of {steps_added} 1–5 ms steps ≥ −20 dB (reached: 84 of 98)"
         ));
     }
     if !failures.is_empty() {

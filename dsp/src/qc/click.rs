@@ -51,6 +51,15 @@ const HOLDOFF_S: f64 = 0.05;
 /// A click below this level relative to the recent signal peak (dB) is not reported: the
 /// predictor's refits leave tiny seams in the residual of very clean signals (pure tones).
 const MIN_RELATIVE_DB: f32 = -50.0;
+/// A step's far edge is left out of the level only for steps at least 10 dB below the recent
+/// signal peak (linear): a synth's or tracker's pulse waveform has edge pairs as tall as the
+/// waveform, and they are music.
+const MIRROR_MAX_RELATIVE: f32 = 0.316;
+/// A step's far edge is left out of the level only for steps this long or longer (s): edge
+/// pairs closer together are the dips and pulses of waveforms (a tracker's drum sample, 0.8 ms).
+const MIN_STEP_S: f64 = 0.001;
+/// How alike the two edges of a step are in the statistic (linear, both ways).
+const MIRROR_RATIO: f32 = 0.708;
 /// Time constant of that recent peak (s).
 const PEAK_DECAY_S: f64 = 0.02;
 
@@ -130,6 +139,8 @@ pub struct ClickDetector {
     isolation: usize,
     /// Isolation margin (linear amplitude ratio).
     isolation_ratio: f32,
+    /// Shortest step whose far edge is left out of the level (samples, [`MIN_STEP_S`]).
+    min_step: usize,
     /// Samples seen since reset.
     n: u64,
     /// Samples until detection is armed again.
@@ -188,6 +199,7 @@ impl ClickDetector {
             window,
             isolation,
             isolation_ratio: 10f32.powf(-(ISOLATION_DB as f32) / 20.0),
+            min_step: (MIN_STEP_S * sr).round() as usize,
             n: 0,
             holdoff: 0,
             holdoff_len: (HOLDOFF_S * sr) as u64,
@@ -387,12 +399,13 @@ impl ClickDetector {
             // candidate over the mean level, |c|·count ≥ max(Σ, floor·count)·threshold. Every
             // gate is written so that NaN fails it.
             let cand = cand.abs();
-            let louder = if self.left[k] > self.right[k] {
+            // The quieter side here; the cold path takes the full level (see `level`).
+            let quieter = if self.left[k] < self.right[k] {
                 self.left[k]
             } else {
                 self.right[k]
             };
-            let sum = if louder > floor { louder } else { floor };
+            let sum = if quieter > floor { quieter } else { floor };
             if !(at_least(cand, MIN_RESIDUAL)
                 && at_least(f64::from(cand) * count, sum * self.threshold_lin))
             {
@@ -441,11 +454,51 @@ impl ClickDetector {
             .unwrap_or(d)
     }
 
-    /// The local level of shape `k`'s statistic around the candidate: the louder side (an
-    /// onset leaves the residual up after it, a click does not).
+    /// The local level of shape `k`'s statistic around the candidate: the mean magnitude of
+    /// the louder side (an onset leaves the residual up after it, a click does not). A side
+    /// whose largest value is the candidate's mirror image – opposite sign, within 3 dB, at
+    /// least [`MIN_STEP_S`] away, the candidate at least 10 dB under the signal: the other
+    /// edge of a short step – is taken without the ±[`GUARD`] samples around it, when the
+    /// other side holds no such mirror (edges on both sides are a pulse waveform). That edge
+    /// would otherwise raise the level by up to 12 dB: steps shorter than the window were
+    /// never found (0 of 148 on four QC tracks). Dropping every side's largest value instead
+    /// finds them too but reports drum hits (32 findings on the clean QC set instead of 0).
+    /// The level is never above the old one (the louder side's plain mean), so this only adds
+    /// findings. Scans both windows: only for candidates that passed the quieter side's bar.
     fn level(&self, k: usize) -> f64 {
-        let count = (self.window - GUARD + 1) as f64;
-        (self.left[k].max(self.right[k]) / count).max(FLOOR)
+        let (w, g, d) = (self.window, GUARD, self.isolation);
+        let cand = self.stat(d, k);
+        let small = at_least(self.peak * MIRROR_MAX_RELATIVE, cand.abs() / self.gains[k]);
+        // Where a side's largest value is, and whether it mirrors the candidate.
+        let top = |range: std::ops::RangeInclusive<usize>| {
+            let at = range
+                .clone()
+                .max_by(|&a, &b| self.stat(a, k).abs().total_cmp(&self.stat(b, k).abs()))
+                .unwrap_or(*range.start());
+            let t = self.stat(at, k);
+            let mirror = small
+                && at.abs_diff(d) >= self.min_step
+                && (t < 0.0) != (cand < 0.0)
+                && at_least(t.abs(), MIRROR_RATIO * cand.abs())
+                && at_least(cand.abs(), MIRROR_RATIO * t.abs());
+            (at, mirror)
+        };
+        let mean = |range: std::ops::RangeInclusive<usize>, skip: Option<usize>| {
+            let (mut sum, mut n) = (0.0f64, 0usize);
+            for b in range.filter(|&b| skip.is_none_or(|s| b.abs_diff(s) > g)) {
+                sum += f64::from(self.stat(b, k).abs());
+                n += 1;
+            }
+            if n == 0 { 0.0 } else { sum / n as f64 }
+        };
+        let (after, before) = (d - w..=d - g, d + g..=d + w);
+        let (a, b) = (top(after.clone()), top(before.clone()));
+        // One edge mirrored is a step; mirrors on both sides are a waveform (a pulse train).
+        let skip_after = (a.1 && !b.1).then_some(a.0);
+        let skip_before = (b.1 && !a.1).then_some(b.0);
+        mean(after, skip_after)
+            .max(mean(before, skip_before))
+            .max(FLOOR)
     }
 
     /// How far the candidate of shape `k` stands out (dB), if it passes every gate.
@@ -454,6 +507,9 @@ impl ClickDetector {
         let d = self.isolation;
         let cand = self.stat(d, k).abs();
         let level = self.level(k);
+        if !at_least(f64::from(cand), level * self.threshold_lin) {
+            return None;
+        }
         let ratio_db = 20.0 * (f64::from(cand) / level).log10();
         // Large enough to matter next to the signal.
         if !at_least(
