@@ -16,7 +16,8 @@
 //! smears a click of up to 3 samples over that many) – and a click is a sample that stands
 //! [`CLICK_RATIO_DB`] above it and is alone within ±[`ISOLATION_S`] but for one other event
 //! (the far edge of a short step). A drum's burst fills
-//! the surrounding window and raises the bar with it; a click in steady music does not.
+//! the surrounding window and raises the bar with it; a click in steady music does not. The far
+//! edge of a step of 1 ms or more is left out of the level (see [`ClickDetector::level`]).
 //!
 //! The decision about a sample waits for [`ISOLATION_S`] of audio after it; everything runs sample
 //! by sample in stream order (refits at fixed stream positions), so findings do not depend on
@@ -52,8 +53,9 @@ const HOLDOFF_S: f64 = 0.05;
 /// predictor's refits leave tiny seams in the residual of very clean signals (pure tones).
 const MIN_RELATIVE_DB: f32 = -50.0;
 /// A step's far edge is left out of the level only for steps at least 10 dB below the recent
-/// signal peak (linear): a synth's or tracker's pulse waveform has edge pairs as tall as the
-/// waveform, and they are music.
+/// signal peak (linear; the candidate's statistic over its gain, against the peak of the last
+/// ~20 ms when it is decided): a synth's or tracker's pulse waveform has edge pairs as tall as
+/// the waveform, and they are music.
 const MIRROR_MAX_RELATIVE: f32 = 0.316;
 /// A step's far edge is left out of the level only for steps this long or longer (s): edge
 /// pairs closer together are the dips and pulses of waveforms (a tracker's drum sample, 0.8 ms).
@@ -457,48 +459,70 @@ impl ClickDetector {
     /// The local level of shape `k`'s statistic around the candidate: the mean magnitude of
     /// the louder side (an onset leaves the residual up after it, a click does not). A side
     /// whose largest value is the candidate's mirror image – opposite sign, within 3 dB, at
-    /// least [`MIN_STEP_S`] away, the candidate at least 10 dB under the signal: the other
-    /// edge of a short step – is taken without the ±[`GUARD`] samples around it, when the
-    /// other side holds no such mirror (edges on both sides are a pulse waveform). That edge
-    /// would otherwise raise the level by up to 12 dB: steps shorter than the window were
-    /// never found (0 of 148 on four QC tracks). Dropping every side's largest value instead
-    /// finds them too but reports drum hits (32 findings on the clean QC set instead of 0).
-    /// The level is never above the old one (the louder side's plain mean), so this only adds
-    /// findings. Scans both windows: only for candidates that passed the quieter side's bar.
+    /// least [`MIN_STEP_S`] away: the other edge of a short step – is taken without the
+    /// ±[`GUARD`] samples around it (or not at all when that leaves nothing, as at 32 kHz and
+    /// below), when the other side holds no such mirror (edges on both sides are a pulse
+    /// waveform) and the candidate's pulse height (statistic over gain) is at least 10 dB
+    /// under the recent signal peak. That edge would otherwise raise the level by up to
+    /// 12 dB: 1–2 ms steps, shorter than the window, were never found (0 of 148 on four QC
+    /// tracks). Dropping every side's largest value instead finds them too but reports drum
+    /// hits (32 findings on the clean QC set instead of 0). Each side's level is at most its
+    /// plain mean, so the bar is never higher than before (findings may be added; through the
+    /// holdoff a new one can hide a later one). Scans both windows only for candidates that
+    /// could be steps (passed the quieter side's bar and are small enough).
     fn level(&self, k: usize) -> f64 {
         let (w, g, d) = (self.window, GUARD, self.isolation);
+        let count = (w - g + 1) as f64;
+        // The running sums: `right` is the side after the candidate, `left` the side before.
+        let (plain_after, plain_before) = (self.right[k] / count, self.left[k] / count);
         let cand = self.stat(d, k);
-        let small = at_least(self.peak * MIRROR_MAX_RELATIVE, cand.abs() / self.gains[k]);
+        if !at_least(self.peak * MIRROR_MAX_RELATIVE, cand.abs() / self.gains[k]) {
+            return plain_after.max(plain_before).max(FLOOR);
+        }
         // Where a side's largest value is, and whether it mirrors the candidate.
         let top = |range: std::ops::RangeInclusive<usize>| {
-            let at = range
-                .clone()
-                .max_by(|&a, &b| self.stat(a, k).abs().total_cmp(&self.stat(b, k).abs()))
-                .unwrap_or(*range.start());
+            let mut at = *range.start();
+            let mut top = -1.0f32;
+            for b in range {
+                let v = self.stat(b, k).abs();
+                if v > top {
+                    (at, top) = (b, v);
+                }
+            }
             let t = self.stat(at, k);
-            let mirror = small
-                && at.abs_diff(d) >= self.min_step
+            let mirror = at.abs_diff(d) >= self.min_step
                 && (t < 0.0) != (cand < 0.0)
                 && at_least(t.abs(), MIRROR_RATIO * cand.abs())
                 && at_least(cand.abs(), MIRROR_RATIO * t.abs());
             (at, mirror)
         };
-        let mean = |range: std::ops::RangeInclusive<usize>, skip: Option<usize>| {
+        // A side's mean without the ±guard around `skip`, never above its plain mean.
+        let without = |range: std::ops::RangeInclusive<usize>, skip: usize, plain: f64| {
             let (mut sum, mut n) = (0.0f64, 0usize);
-            for b in range.filter(|&b| skip.is_none_or(|s| b.abs_diff(s) > g)) {
+            for b in range.filter(|&b| b.abs_diff(skip) > g) {
                 sum += f64::from(self.stat(b, k).abs());
                 n += 1;
             }
-            if n == 0 { 0.0 } else { sum / n as f64 }
+            if n == 0 {
+                0.0
+            } else {
+                (sum / n as f64).min(plain)
+            }
         };
         let (after, before) = (d - w..=d - g, d + g..=d + w);
         let (a, b) = (top(after.clone()), top(before.clone()));
         // One edge mirrored is a step; mirrors on both sides are a waveform (a pulse train).
-        let skip_after = (a.1 && !b.1).then_some(a.0);
-        let skip_before = (b.1 && !a.1).then_some(b.0);
-        mean(after, skip_after)
-            .max(mean(before, skip_before))
-            .max(FLOOR)
+        let after_level = if a.1 && !b.1 {
+            without(after, a.0, plain_after)
+        } else {
+            plain_after
+        };
+        let before_level = if b.1 && !a.1 {
+            without(before, b.0, plain_before)
+        } else {
+            plain_before
+        };
+        after_level.max(before_level).max(FLOOR)
     }
 
     /// How far the candidate of shape `k` stands out (dB), if it passes every gate.
@@ -507,7 +531,7 @@ impl ClickDetector {
         let d = self.isolation;
         let cand = self.stat(d, k).abs();
         let level = self.level(k);
-        if !at_least(f64::from(cand), level * self.threshold_lin) {
+        if !(level.is_finite() && at_least(f64::from(cand), level * self.threshold_lin)) {
             return None;
         }
         let ratio_db = 20.0 * (f64::from(cand) / level).log10();
