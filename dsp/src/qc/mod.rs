@@ -670,6 +670,14 @@ mod tests {
         );
     }
 
+    /// Adds uniform white noise of at most ±`peak` (seeded): a recording's noise floor.
+    fn add_noise_floor(x: &mut [f32], mut seed: u32, peak: f32) {
+        for v in x {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            *v += peak * ((seed >> 8) as f32 / (1 << 24) as f32 - 0.5) * 2.0;
+        }
+    }
+
     /// Noise-like programme shared by both channels (−10 dBFS, a crude low-passed noise).
     fn shared_programme(sr: f64, seconds: f64) -> Vec<f32> {
         let mut seed = 7u32;
@@ -775,11 +783,7 @@ mod tests {
         let mut x = tone(sr, 2.0, 0.2);
         // A recording's noise floor (−60 dBFS): no real programme is a perfectly predictable
         // tone, and the detector measures against what the predictor cannot follow.
-        let mut seed = 1u32;
-        for v in &mut x {
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            *v += 0.001 * ((seed >> 8) as f32 / (1 << 24) as f32 - 0.5) * 2.0;
-        }
+        add_noise_floor(&mut x, 1, 0.001);
         x[44_100] += 0.6; // a one-sample spike
         // A decaying 80 Hz burst with a 2 ms attack is music, not a click.
         for n in 0..8820 {
@@ -810,11 +814,7 @@ mod tests {
         let sr = 44_100.0;
         let mut x = tone(sr, 3.0, 0.2);
         // A noise floor of −40 dB under the tone, so the residual is not a perfect zero.
-        let mut seed = 3u32;
-        for v in &mut x {
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            *v += 0.004 * ((seed >> 8) as f32 / (1 << 24) as f32 - 0.5);
-        }
+        add_noise_floor(&mut x, 3, 0.002);
         // 1.1, 1.4 and 1.8 ms steps, 12 dB under the tone's peak.
         let steps = [(30_000, 49), (60_000, 62), (90_000, 79)];
         for &(at, len) in &steps {
@@ -838,11 +838,7 @@ mod tests {
     fn absurd_input_leaves_the_click_detector_working() {
         let sr = 44_100.0;
         let mut x = tone(sr, 3.0, 0.2);
-        let mut seed = 7u32;
-        for v in &mut x {
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            *v += 0.001 * ((seed >> 8) as f32 / (1 << 24) as f32 - 0.5) * 2.0;
-        }
+        add_noise_floor(&mut x, 7, 0.001);
         for (i, v) in [1e20f32, -3e38, f32::NAN, 1e19, f32::INFINITY]
             .iter()
             .enumerate()
