@@ -38,7 +38,7 @@ fn main() {
 }
 
 fn usage() -> &'static str {
-    "usage: cargo xtask <bundle-all [--debug] [--alloc-check] | install | demo | demo-mix OUT | music | qc-music | test [--only TEXT] | soak [--minutes M] | bench | bench-deliver | bundle <pkg> [--release]>"
+    "usage: cargo xtask <bundle-all [--debug] [--alloc-check] | install | demo | demo-mix OUT | music | qc-music | qc-heldout | test [--only TEXT] | soak [--minutes M] | bench | bench-deliver | bundle <pkg> [--release]>"
 }
 
 fn run() -> Result<()> {
@@ -61,6 +61,7 @@ fn run() -> Result<()> {
         "demo" => demo(),
         "music" => music::fetch().and_then(|_| music::fetch_qc()).map(|_| ()),
         "qc-music" => qc_music::clicks_on_music(),
+        "qc-heldout" => qc_music::held_out(),
         "demo-mix" => {
             let out = rest.first().context("demo-mix needs an output path")?;
             write_demo_mix(Path::new(out)).map(|_| ())

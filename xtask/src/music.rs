@@ -195,6 +195,139 @@ pub fn fetch_qc() -> Result<Vec<(&'static str, PathBuf)>> {
     Ok(QC_TRACKS.iter().map(|t| t.0).zip(paths).collect())
 }
 
+/// Music never used to tune the detectors: whole tracks from other packages and genres, for
+/// `cargo xtask qc-heldout` (how often the QC detectors report on music they were not tuned
+/// on). (genre, output name, package, stems).
+///
+/// | file | genre | source (package, file) |
+/// |---|---|---|
+/// | held-metal-*.wav | metal | fretsonfire-songs-muldjord (armygeddon, internal_degeneration, mutilated_mime), fretsonfire-songs-sectoid (Escape from chaosland): song + guitar |
+/// | held-orchestral-*.wav | orchestral | wesnoth-1.16-music: legends_of_the_north, siege_of_laurelmor, silvan_sanctuary |
+/// | held-*-hedgewars-*.wav | rock, world, pop, jazz | hedgewars-data: Rock, oriental, City, Golf |
+/// | held-*-supertux-*.wav | chiptune, orchestral, pop | supertux-data: chipdisko, forest, credits |
+/// | held-*-etr-*.wav | electronic | extremetuxracer-data: race1-jt, calmrace-ks |
+pub const HELD_OUT: &[(&str, &str, &str, &[&str])] = &[
+    (
+        "metal",
+        "held-metal-armygeddon",
+        "fretsonfire-songs-muldjord",
+        &[
+            "usr/share/games/fretsonfire/data/songs/muldjord/armygeddon/song.ogg",
+            "usr/share/games/fretsonfire/data/songs/muldjord/armygeddon/guitar.ogg",
+        ],
+    ),
+    (
+        "metal",
+        "held-metal-internal-degeneration",
+        "fretsonfire-songs-muldjord",
+        &[
+            "usr/share/games/fretsonfire/data/songs/muldjord/internal_degeneration/song.ogg",
+            "usr/share/games/fretsonfire/data/songs/muldjord/internal_degeneration/guitar.ogg",
+        ],
+    ),
+    (
+        "metal",
+        "held-metal-mutilated-mime",
+        "fretsonfire-songs-muldjord",
+        &[
+            "usr/share/games/fretsonfire/data/songs/muldjord/mutilated_mime/song.ogg",
+            "usr/share/games/fretsonfire/data/songs/muldjord/mutilated_mime/guitar.ogg",
+        ],
+    ),
+    (
+        "metal",
+        "held-metal-escape-from-chaosland",
+        "fretsonfire-songs-sectoid",
+        &[
+            "usr/share/games/fretsonfire/data/songs/sectoid/Escape from chaosland/song.ogg",
+            "usr/share/games/fretsonfire/data/songs/sectoid/Escape from chaosland/guitar.ogg",
+        ],
+    ),
+    (
+        "orchestral",
+        "held-orchestral-legends-of-the-north",
+        "wesnoth-1.16-music",
+        &["usr/share/games/wesnoth/1.16/data/core/music/legends_of_the_north.ogg"],
+    ),
+    (
+        "orchestral",
+        "held-orchestral-siege-of-laurelmor",
+        "wesnoth-1.16-music",
+        &["usr/share/games/wesnoth/1.16/data/core/music/siege_of_laurelmor.ogg"],
+    ),
+    (
+        "orchestral",
+        "held-orchestral-silvan-sanctuary",
+        "wesnoth-1.16-music",
+        &["usr/share/games/wesnoth/1.16/data/core/music/silvan_sanctuary.ogg"],
+    ),
+    (
+        "rock",
+        "held-rock-hedgewars-rock",
+        "hedgewars-data",
+        &["usr/share/games/hedgewars/Data/Music/Rock.ogg"],
+    ),
+    (
+        "world",
+        "held-world-hedgewars-oriental",
+        "hedgewars-data",
+        &["usr/share/games/hedgewars/Data/Music/oriental.ogg"],
+    ),
+    (
+        "pop",
+        "held-pop-hedgewars-city",
+        "hedgewars-data",
+        &["usr/share/games/hedgewars/Data/Music/City.ogg"],
+    ),
+    (
+        "jazz",
+        "held-jazz-hedgewars-golf",
+        "hedgewars-data",
+        &["usr/share/games/hedgewars/Data/Music/Golf.ogg"],
+    ),
+    (
+        "chiptune",
+        "held-chiptune-supertux-chipdisko",
+        "supertux-data",
+        &["usr/share/games/supertux2/music/antarctic/chipdisko.ogg"],
+    ),
+    (
+        "orchestral",
+        "held-orchestral-supertux-forest",
+        "supertux-data",
+        &["usr/share/games/supertux2/music/forest/forest.ogg"],
+    ),
+    (
+        "pop",
+        "held-pop-supertux-credits",
+        "supertux-data",
+        &["usr/share/games/supertux2/music/misc/credits.ogg"],
+    ),
+    (
+        "electronic",
+        "held-electronic-etr-race1",
+        "extremetuxracer-data",
+        &["usr/share/games/etr/music/race1-jt.ogg"],
+    ),
+    (
+        "electronic",
+        "held-electronic-etr-calmrace",
+        "extremetuxracer-data",
+        &["usr/share/games/etr/music/calmrace-ks.ogg"],
+    ),
+];
+
+/// Fetches and converts the held-out tracks, whole (up to 10 minutes each). Returns (genre,
+/// path) pairs.
+pub fn fetch_held_out() -> Result<Vec<(&'static str, PathBuf)>> {
+    let list: Vec<(&str, &str, &[&str], u32)> = HELD_OUT
+        .iter()
+        .map(|&(_, name, package, stems)| (name, package, stems, 0))
+        .collect();
+    let paths = fetch_list(&list, 600, true)?;
+    Ok(HELD_OUT.iter().map(|t| t.0).zip(paths).collect())
+}
+
 /// Fetches the packages of `list` and cuts `seconds` of each (once); `float`: 32-bit float
 /// WAV with stem mixes 6 dB down, so cutting and mixing add no clipping of their own.
 fn fetch_list(

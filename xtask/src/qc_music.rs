@@ -454,3 +454,63 @@ pub fn clicks_on_music() -> Result<()> {
     }
     Ok(())
 }
+
+/// `cargo xtask qc-heldout`: the QC detectors on whole tracks they were never tuned on
+/// ([`crate::music::HELD_OUT`], ~55 minutes in nine genres, no clicks added). Every finding
+/// there is reported; a click finding counts once however many channels report it (within
+/// ±5 ms). A measurement, not a gate: it prints click findings per track and per 10 minutes,
+/// with and without the chiptune (whose note onsets are real waveform steps), and the other
+/// detectors' findings by kind.
+pub fn held_out() -> Result<()> {
+    let set = crate::music::fetch_held_out()?;
+    let (mut seconds, mut events) = (0.0f64, 0usize);
+    let (mut seconds_no_chip, mut events_no_chip) = (0.0f64, 0usize);
+    let mut others: std::collections::BTreeMap<&'static str, usize> = Default::default();
+    println!("QC findings on held-out music (no clicks added):");
+    for (genre, path) in &set {
+        let (sr, x) = read_wav(path)?;
+        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("?");
+        let found = findings(sr, &x);
+        let mut times: Vec<f64> = found
+            .iter()
+            .filter(|e| e.kind == QcKind::Click)
+            .map(|e| e.start_s)
+            .collect();
+        times.sort_by(f64::total_cmp);
+        let mut distinct: Vec<f64> = Vec::new();
+        for t in times {
+            if distinct.last().is_none_or(|&l| t - l > TOLERANCE_S) {
+                distinct.push(t);
+            }
+        }
+        for e in found.iter().filter(|e| e.kind != QcKind::Click) {
+            *others.entry(e.kind.name()).or_default() += 1;
+        }
+        let dur = x[0].len() as f64 / sr;
+        seconds += dur;
+        events += distinct.len();
+        if *genre != "chiptune" {
+            seconds_no_chip += dur;
+            events_no_chip += distinct.len();
+        }
+        let shown: Vec<String> = distinct.iter().take(8).map(|t| format!("{t:.2}")).collect();
+        println!(
+            "  {name:<40} {genre:<11} {dur:5.0} s  clicks: {:3} ({:5.1}/10 min)  {}{}",
+            distinct.len(),
+            distinct.len() as f64 * 600.0 / dur,
+            shown.join(" "),
+            if distinct.len() > 8 { " …" } else { "" }
+        );
+    }
+    println!(
+        "  all: {events} click findings in {:.1} min ({:.1}/10 min); without the chiptune: \
+         {events_no_chip} in {:.1} min ({:.1}/10 min)",
+        seconds / 60.0,
+        events as f64 * 600.0 / seconds,
+        seconds_no_chip / 60.0,
+        events_no_chip as f64 * 600.0 / seconds_no_chip
+    );
+    let others: Vec<String> = others.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    println!("  other findings: {}", others.join(", "));
+    Ok(())
+}
