@@ -834,6 +834,40 @@ mod tests {
         assert_eq!(clicks.len(), steps.len(), "{clicks:?}");
     }
 
+    /// A short burst of a tone the predictor does not expect (a resonance, a synth's onset)
+    /// stands out of the residual as far as a click does, but as a broad hump, not the shape a
+    /// pulse leaves: not a click. The clicks beside the bursts still are.
+    #[test]
+    fn bursts_shaped_unlike_a_pulse_are_not_clicks() {
+        let sr = 44_100.0;
+        let mut x = tone(sr, 4.0, 0.2);
+        add_noise_floor(&mut x, 5, 0.002);
+        // 60-sample Hann-windowed 6 kHz bursts, 12 dB under the tone.
+        let bursts = [30_000usize, 70_000, 110_000, 150_000];
+        for &at in &bursts {
+            for i in 0..60 {
+                let w = 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / 60.0).cos();
+                let s = (2.0 * std::f32::consts::PI * 6_000.0 * i as f32 / sr as f32).sin();
+                x[at + i] += 0.05 * w * s;
+            }
+        }
+        let clicks_at = [50_000usize, 90_000, 130_000];
+        for &at in &clicks_at {
+            x[at] += 0.05;
+        }
+        let q = run(sr, &[x]);
+        let clicks = clicks_of(&q);
+        for &at in &clicks_at {
+            assert!(
+                clicks
+                    .iter()
+                    .any(|c| (c.start_s * sr - at as f64).abs() <= 1.0),
+                "the click at {at} not found: {clicks:?}"
+            );
+        }
+        assert_eq!(clicks.len(), clicks_at.len(), "bursts reported: {clicks:?}");
+    }
+
     #[test]
     fn absurd_input_leaves_the_click_detector_working() {
         let sr = 44_100.0;
