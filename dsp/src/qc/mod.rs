@@ -168,6 +168,9 @@ pub struct QcDetector {
     side: Option<ClickDetector>,
     /// A click found in the side signal, held until `release` (see [`Self::process_side`]).
     held_side: Option<HeldClick>,
+    /// Clicks found by the first channels' detectors in the current chunk of the stream,
+    /// reported when it is complete (see [`Self::report_clicks`]).
+    pending: [Option<click::Click>; ORDERED_CHANNELS],
     /// Events found so far (fixed capacity).
     events: Vec<QcEvent>,
     /// Events that did not fit in the list, or were overwritten in the ring.
@@ -196,6 +199,7 @@ impl QcDetector {
             channels: vec![ChannelState::new(sr); channels.max(1)],
             side: (channels == 2).then(|| ClickDetector::new(sr)),
             held_side: None,
+            pending: [None; ORDERED_CHANNELS],
             events: Vec::with_capacity(capacity),
             dropped: 0,
             ring: false,
@@ -222,6 +226,7 @@ impl QcDetector {
             side.reset();
         }
         self.held_side = None;
+        self.pending = [None; ORDERED_CHANNELS];
         self.events.clear();
         self.dropped = 0;
         self.head = 0;
@@ -349,9 +354,9 @@ impl QcDetector {
             let to_boundary = QC_CHUNK - (frame % QC_CHUNK as u64) as usize;
             let n = to_boundary.min(frames - pos);
             let mut clean = [[0.0f32; QC_CHUNK]; 2];
-            // Clicks found in this chunk by the first channels' detectors, reported below in
-            // the order they were decided (beyond those channels: at once).
-            let mut found: [Option<click::Click>; ORDERED_CHANNELS] = [None; ORDERED_CHANNELS];
+            // Clicks found in this chunk of the stream by the first channels' detectors are
+            // reported when the chunk is complete, in the order they were decided (beyond
+            // those channels: at once).
             for (ch, samples) in channels.iter().enumerate().take(self.channels.len()) {
                 let samples = samples.as_ref();
                 let chunk = &samples[pos.min(samples.len())..(pos + n).min(samples.len())];
@@ -363,16 +368,21 @@ impl QcDetector {
                 if ch < 2 {
                     clean[ch] = x;
                 }
-                match (click, found.get_mut(ch)) {
-                    (Some(c), Some(slot)) => *slot = Some(c),
-                    (Some(c), None) => self.push_click(Some(ch), c.frame, c.ratio_db),
+                match (click, self.pending.get(ch).copied()) {
+                    // (One per channel and chunk: the detector's holdoff is longer.)
+                    (Some(c), Some(None)) => self.pending[ch] = Some(c),
+                    (Some(c), _) => self.push_click(Some(ch), c.frame, c.ratio_db),
                     (None, _) => {}
                 }
             }
             if self.side.is_some() {
                 self.process_side(&clean[0][..n], &clean[1][..n]);
             }
-            self.report_clicks(&mut found, start + (pos + n) as u64);
+            let end = start + (pos + n) as u64;
+            if end.is_multiple_of(QC_CHUNK as u64) {
+                let mut found = std::mem::replace(&mut self.pending, [None; ORDERED_CHANNELS]);
+                self.report_clicks(&mut found, end);
+            }
             pos += n;
         }
         self.frames += frames as u64;
@@ -382,7 +392,25 @@ impl QcDetector {
     /// (stream frames) in the order they were decided – a channel's before the side signal's
     /// at the same time – so which event is kept for one click, and the list's order, do not
     /// depend on where the host's blocks end.
+    ///
+    /// In stereo, the two channels' clicks at the same sample (±1) are one click on both
+    /// channels (`channel` null), as in a mono programme carried on two channels or a click
+    /// on both sides of a record.
     fn report_clicks(&mut self, found: &mut [Option<click::Click>], until: u64) {
+        let mut both = false;
+        if self.channels.len() == 2
+            && let [Some(a), Some(b), ..] = found
+            && a.frame.abs_diff(b.frame) <= 1
+        {
+            let merged = click::Click {
+                frame: a.frame.min(b.frame),
+                ratio_db: a.ratio_db.max(b.ratio_db),
+                decided: a.decided.min(b.decided),
+            };
+            found[0] = Some(merged);
+            found[1] = None;
+            both = true;
+        }
         loop {
             let next = found
                 .iter()
@@ -395,7 +423,8 @@ impl QcDetector {
             match (channel_first, side) {
                 (Some((ch, true)), _) => {
                     if let Some(c) = found[ch].take() {
-                        self.push_click(Some(ch), c.frame, c.ratio_db);
+                        let on = if both && ch == 0 { None } else { Some(ch) };
+                        self.push_click(on, c.frame, c.ratio_db);
                     }
                 }
                 (_, Some(h)) => {
@@ -549,6 +578,8 @@ impl QcDetector {
     /// Closes open runs and adds the programme-level findings (DC, head and tail silence).
     /// Call once at the end; `events` is then complete.
     pub fn finish(&mut self) {
+        let mut found = std::mem::replace(&mut self.pending, [None; ORDERED_CHANNELS]);
+        self.report_clicks(&mut found, u64::MAX);
         if let Some(h) = self.held_side.take() {
             self.push_click(h.channel, h.frame, h.ratio_db);
         }
@@ -832,6 +863,30 @@ mod tests {
             );
         }
         assert_eq!(clicks.len(), steps.len(), "{clicks:?}");
+    }
+
+    /// A mono programme on two channels: a click on both is one finding for both channels
+    /// (`channel` null), a click on one is that channel's.
+    #[test]
+    fn a_click_on_both_channels_is_one_finding() {
+        let sr = 44_100.0;
+        let mut x = tone(sr, 3.0, 0.2);
+        add_noise_floor(&mut x, 9, 0.002);
+        let mut y = x.clone();
+        x[40_000] += 0.05;
+        y[40_000] += 0.05;
+        y[90_000] += 0.05;
+        let q = run(sr, &[x, y]);
+        let clicks = clicks_of(&q);
+        assert_eq!(clicks.len(), 2, "{clicks:?}");
+        assert!(
+            (clicks[0].start_s * sr - 40_000.0).abs() <= 1.0 && clicks[0].channel.is_none(),
+            "{clicks:?}"
+        );
+        assert!(
+            (clicks[1].start_s * sr - 90_000.0).abs() <= 1.0 && clicks[1].channel == Some(1),
+            "{clicks:?}"
+        );
     }
 
     /// A short burst of a tone the predictor does not expect (a resonance, a synth's onset)
