@@ -68,11 +68,9 @@ const PEAK_DECAY_S: f64 = 0.02;
 /// statistic's energy around it is the shape a pulse leaves there (see
 /// [`ClickDetector::pulse_fit`]). What else stands out of the residual by 28 dB – a burst the
 /// predictor missed (a resonance, a synth's note onset in a very clean waveform, a lossy
-/// codec's noise) – is a broad hump of another shape. Measured (candidates that passed every
-/// other gate): 93 % of those of the clicks added to the QC set fit by 0.3 or more, 62 % of
-/// those of the findings on the held-out music of `cargo xtask qc-heldout` and 11 % of a
-/// chiptune's. There it takes the findings from 23 to 14 (49 min) and from 53 to 9 (the
-/// chiptune); on the QC set one added click of 839 is lost.
+/// codec's noise) – is a broad hump of another shape. Measured: on the held-out music of
+/// `cargo xtask qc-heldout` it takes the click findings from 23 to 14 (49 min) and from 53 to
+/// 8 (a 2.6-minute chiptune); on the QC set it loses none of the 839 clicks found there.
 const MIN_PULSE_FIT: f64 = 0.3;
 
 /// `a ≥ b`; false when either is NaN (so a NaN never passes a gate written with it).
@@ -583,39 +581,54 @@ impl ClickDetector {
 
     /// How much of the impulse statistic's energy around a pulse of shape `k` at `at` (samples
     /// back) is the shape such a pulse leaves there: the squared normalised correlation (0…1)
-    /// over ±(ORDER + width) samples. The impulse statistic of an impulse at n₀ is r(n − n₀),
-    /// the autocorrelation of the predictor's error filter c = (1, −a₁, …, −a_ORDER) (the
-    /// residual is c ∗ x, the matched filter correlates it with c again); a pulse of w samples
-    /// leaves the sum of w of those. See [`MIN_PULSE_FIT`].
+    /// of the statistic with that shape, over the ±[`ORDER`] samples around the pulse where it
+    /// is not zero. The residual is c ∗ x with c = (1, −a₁, …, −a_ORDER) and the matched filter
+    /// correlates it with c again, so an impulse leaves the autocorrelation of c; the shape is
+    /// computed with the coefficients each residual and each matched-filter output were made
+    /// with (they change at chunk boundaries, see `a_hist`). See [`MIN_PULSE_FIT`].
     fn pulse_fit(&self, k: usize, at: usize) -> f64 {
-        // The candidate's stream sample, and the coefficients its residual was made with.
-        let Some(m) = self.n.checked_sub(1 + ORDER as u64 + at as u64) else {
+        const P: usize = ORDER;
+        let w = WIDTHS[k];
+        // Stream samples: the pulse covers `first` ..= `last` (the newest is `at` back).
+        let Some(last) = self.n.checked_sub(1 + P as u64 + at as u64) else {
             return 0.0;
         };
-        let a = &self.a_hist[(m / CHUNK as u64) as usize % A_HISTORY];
-        let mut c = [0.0f64; ORDER + 1];
-        c[0] = 1.0;
-        for (ck, &a) in c[1..].iter_mut().zip(a) {
-            *ck = -f64::from(a);
-        }
-        let mut r = [0.0f64; ORDER + 1];
-        for (j, rj) in r.iter_mut().enumerate() {
-            *rj = c[..=ORDER - j]
-                .iter()
-                .zip(&c[j..])
-                .map(|(x, y)| x * y)
+        let Some(first) = last.checked_sub((w - 1 + P) as u64).map(|v| v + P as u64) else {
+            return 0.0;
+        };
+        let coefs = |sample: u64| &self.a_hist[(sample / CHUNK as u64) as usize % A_HISTORY];
+        // The pulse's residual, e[first + j] for j < w + P (zero elsewhere), each made with
+        // the coefficients of its own chunk.
+        let mut e = [0.0f64; P + 3];
+        for (j, ej) in e.iter_mut().enumerate().take(w + P) {
+            let n = first + j as u64;
+            let a = coefs(n);
+            // Σᵢ c[i]·pulse[n − i], the pulse being 1 on first ..= last.
+            let lo = j.saturating_sub(w - 1);
+            *ej = (lo..=j.min(P))
+                .map(|i| if i == 0 { 1.0 } else { -f64::from(a[i - 1]) })
                 .sum();
         }
-        let rc = |j: isize| r.get(j.unsigned_abs()).copied().unwrap_or(0.0);
-        let (d, w) = (at as isize, WIDTHS[k] as isize);
-        let span = (ORDER + WIDTHS[k]) as isize;
+        let e_at = |n: i64| -> f64 {
+            let j = n - first as i64;
+            if (0..(w + P) as i64).contains(&j) {
+                e[j as usize]
+            } else {
+                0.0
+            }
+        };
+        // The matched filter's output at m, made when the residual m + P arrived:
+        // z[m] = e[m] − Σ a[k]·e[m + 1 + k] with that chunk's coefficients.
+        let newest = (self.n - 1 - P as u64) as i64;
         let (mut zt, mut tt, mut zz) = (0.0f64, 0.0f64, 0.0f64);
-        // The pulse covers `at` … `at + w − 1` back (the shape's statistic sums the impulse
-        // statistic there); `at` is within the guard after the decision point, so the span
-        // stays inside the ring.
-        for b in (d - span).max(0)..=d + w - 1 + span {
-            let t: f64 = (0..w).map(|i| rc(b - d - i)).sum();
-            let z = f64::from(self.stat(b as usize, 0));
+        for m in first as i64 - P as i64..=last as i64 + P as i64 {
+            let a = coefs((m + P as i64) as u64);
+            let t = e_at(m)
+                - a.iter()
+                    .enumerate()
+                    .map(|(k, &ak)| f64::from(ak) * e_at(m + 1 + k as i64))
+                    .sum::<f64>();
+            let z = f64::from(self.stat((newest - m) as usize, 0));
             zt += z * t;
             tt += t * t;
             zz += z * z;

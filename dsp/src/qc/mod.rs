@@ -171,6 +171,8 @@ pub struct QcDetector {
     /// Clicks found by the first channels' detectors in the current chunk of the stream,
     /// reported when it is complete (see [`Self::report_clicks`]).
     pending: [Option<click::Click>; ORDERED_CHANNELS],
+    /// The last click reported on one channel: (sequence number, channel, frame).
+    last_click_event: Option<(u64, usize, u64)>,
     /// Events found so far (fixed capacity).
     events: Vec<QcEvent>,
     /// Events that did not fit in the list, or were overwritten in the ring.
@@ -200,6 +202,7 @@ impl QcDetector {
             side: (channels == 2).then(|| ClickDetector::new(sr)),
             held_side: None,
             pending: [None; ORDERED_CHANNELS],
+            last_click_event: None,
             events: Vec::with_capacity(capacity),
             dropped: 0,
             ring: false,
@@ -227,6 +230,7 @@ impl QcDetector {
         }
         self.held_side = None;
         self.pending = [None; ORDERED_CHANNELS];
+        self.last_click_event = None;
         self.events.clear();
         self.dropped = 0;
         self.head = 0;
@@ -302,6 +306,22 @@ impl QcDetector {
             offset
         };
         self.events.get(index)
+    }
+
+    /// The event with sequence number `seq`, if it is still held, to change.
+    fn event_mut(&mut self, seq: u64) -> Option<&mut QcEvent> {
+        let held = self.events.len() as u64;
+        let first = self.total - held;
+        if seq < first || seq >= self.total {
+            return None;
+        }
+        let offset = (seq - first) as usize;
+        let index = if self.events.len() == self.events.capacity() && self.ring {
+            (self.head + offset) % self.events.len()
+        } else {
+            offset
+        };
+        self.events.get_mut(index)
     }
 
     /// Extends the last event of `kind` on `channel` to `end_s` if it ends within `gap_s` of
@@ -392,25 +412,7 @@ impl QcDetector {
     /// (stream frames) in the order they were decided – a channel's before the side signal's
     /// at the same time – so which event is kept for one click, and the list's order, do not
     /// depend on where the host's blocks end.
-    ///
-    /// In stereo, the two channels' clicks at the same sample (±1) are one click on both
-    /// channels (`channel` null), as in a mono programme carried on two channels or a click
-    /// on both sides of a record.
     fn report_clicks(&mut self, found: &mut [Option<click::Click>], until: u64) {
-        let mut both = false;
-        if self.channels.len() == 2
-            && let [Some(a), Some(b), ..] = found
-            && a.frame.abs_diff(b.frame) <= 1
-        {
-            let merged = click::Click {
-                frame: a.frame.min(b.frame),
-                ratio_db: a.ratio_db.max(b.ratio_db),
-                decided: a.decided.min(b.decided),
-            };
-            found[0] = Some(merged);
-            found[1] = None;
-            both = true;
-        }
         loop {
             let next = found
                 .iter()
@@ -423,8 +425,7 @@ impl QcDetector {
             match (channel_first, side) {
                 (Some((ch, true)), _) => {
                     if let Some(c) = found[ch].take() {
-                        let on = if both && ch == 0 { None } else { Some(ch) };
-                        self.push_click(on, c.frame, c.ratio_db);
+                        self.push_click(Some(ch), c.frame, c.ratio_db);
                     }
                 }
                 (_, Some(h)) => {
@@ -485,7 +486,12 @@ impl QcDetector {
     }
 
     /// Reports a click on `ch` (`None`: both channels) unless one was reported there within
-    /// the click holdoff.
+    /// the click holdoff. In stereo, a click at the same sample (±1) as the other channel's
+    /// click reported just before – nothing else in between – turns that one into a click on
+    /// both channels (`channel` null): a mono programme carried on two channels, or a click on
+    /// both sides of a record, is one finding. (The two detectors may decide the same click up
+    /// to the guard apart, in different chunks; the order of reports does not depend on the
+    /// host's blocks.)
     fn push_click(&mut self, ch: Option<usize>, frame: u64, ratio_db: f64) {
         let holdoff = self.click_holdoff;
         let recent = |st: &ChannelState| {
@@ -504,6 +510,22 @@ impl QcDetector {
                 st.last_click = Some(frame);
             }
         }
+        if let (Some(c), Some((seq, other, at))) = (ch, self.last_click_event)
+            && self.channels.len() == 2
+            && other != c
+            && seq + 1 == self.total
+            && frame.abs_diff(at) <= 1
+        {
+            let start_s = self.seconds(at.min(frame));
+            if let Some(e) = self.event_mut(seq) {
+                e.channel = None;
+                e.start_s = start_s;
+                e.value = e.value.max(ratio_db);
+                self.last_click_event = None;
+                return;
+            }
+        }
+        let before = self.total;
         self.push(QcEvent {
             kind: QcKind::Click,
             channel: ch.map(|c| c as u16),
@@ -511,6 +533,10 @@ impl QcDetector {
             duration_s: 0.0,
             value: ratio_db,
         });
+        self.last_click_event = match ch {
+            Some(c) if self.total > before => Some((before, c, frame)),
+            _ => None,
+        };
     }
 
     /// One chunk of one channel, already sanitised; returns the click found, if any (the
@@ -887,6 +913,80 @@ mod tests {
             (clicks[1].start_s * sr - 90_000.0).abs() <= 1.0 && clicks[1].channel == Some(1),
             "{clicks:?}"
         );
+    }
+
+    /// Clicks on both channels of a stereo programme whose channels differ, at every place in
+    /// the detectors' 256-sample chunks: each one finding for both channels.
+    #[test]
+    fn clicks_on_both_channels_anywhere_in_a_chunk_are_one_finding() {
+        let sr = 44_100.0;
+        let n = (sr * 8.0) as usize;
+        let mut l: Vec<f32> = (0..n)
+            .map(|i| 0.3 * (2.0 * std::f32::consts::PI * 220.0 * i as f32 / sr as f32).sin())
+            .collect();
+        let mut r: Vec<f32> = (0..n)
+            .map(|i| {
+                0.25 * (2.0 * std::f32::consts::PI * 330.0 * i as f32 / sr as f32).sin()
+                    + 0.1 * (2.0 * std::f32::consts::PI * 220.0 * i as f32 / sr as f32).sin()
+            })
+            .collect();
+        add_noise_floor(&mut l, 11, 0.002);
+        add_noise_floor(&mut r, 12, 0.003);
+        let at: Vec<usize> = (0..40)
+            .map(|i| 12_000 + i * 8_000 + (i * 41) % 256)
+            .collect();
+        for (i, &p) in at.iter().enumerate() {
+            // Unequal: the louder one crosses the bar on a side lobe, earlier.
+            let c = if i % 2 == 0 { 0.3 } else { -0.25 };
+            l[p] += c;
+            r[p] += 0.4 * c;
+        }
+        let q = run(sr, &[l, r]);
+        let clicks = clicks_of(&q);
+        for &p in &at {
+            let here: Vec<_> = clicks
+                .iter()
+                .filter(|c| (c.start_s * sr - p as f64).abs() <= 2.0)
+                .collect();
+            assert!(
+                here.len() == 1 && here[0].channel.is_none(),
+                "the click at {p} ({} in its chunk): {here:?}",
+                p % 256
+            );
+        }
+        assert_eq!(clicks.len(), at.len(), "{clicks:?}");
+    }
+
+    /// Clicks in the last samples of the detector's 256-sample chunks, where the predictor
+    /// is refitted between a click's residual and its matched-filter output: found like any.
+    #[test]
+    fn clicks_at_the_end_of_a_chunk_are_found() {
+        let sr = 44_100.0;
+        let mut x: Vec<f32> = (0..(sr * 6.0) as usize)
+            .map(|i| {
+                let t = i as f32 / sr as f32;
+                0.3 * (2.0 * std::f32::consts::PI * 220.0 * t).sin()
+                    + 0.2 * (2.0 * std::f32::consts::PI * 1_250.0 * t).sin()
+            })
+            .collect();
+        add_noise_floor(&mut x, 13, 0.002);
+        let at: Vec<usize> = (0..24).map(|i| 256 * (40 + 40 * i) + 232 + i).collect();
+        for (i, &p) in at.iter().enumerate() {
+            x[p] += if i % 2 == 0 { 0.08 } else { -0.08 };
+        }
+        let q = run(sr, &[x]);
+        let clicks = clicks_of(&q);
+        let missed: Vec<usize> = at
+            .iter()
+            .copied()
+            .filter(|&p| {
+                !clicks
+                    .iter()
+                    .any(|c| (c.start_s * sr - p as f64).abs() <= 1.0)
+            })
+            .collect();
+        assert!(missed.is_empty(), "missed {missed:?}: {clicks:?}");
+        assert_eq!(clicks.len(), at.len(), "{clicks:?}");
     }
 
     /// A short burst of a tone the predictor does not expect (a resonance, a synth's onset)
