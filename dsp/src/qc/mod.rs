@@ -171,8 +171,9 @@ pub struct QcDetector {
     /// Clicks found by the first channels' detectors in the current chunk of the stream,
     /// reported when it is complete (see [`Self::report_clicks`]).
     pending: [Option<click::Click>; ORDERED_CHANNELS],
-    /// The last click reported on one channel: (sequence number, channel, frame).
-    last_click_event: Option<(u64, usize, u64)>,
+    /// Stereo: a click found by one channel's own detector, held until `release` in case the
+    /// other channel's detector finds it too (see [`Self::channel_click`]).
+    held_channel: Option<(usize, HeldClick)>,
     /// Events found so far (fixed capacity).
     events: Vec<QcEvent>,
     /// Events that did not fit in the list, or were overwritten in the ring.
@@ -202,7 +203,7 @@ impl QcDetector {
             side: (channels == 2).then(|| ClickDetector::new(sr)),
             held_side: None,
             pending: [None; ORDERED_CHANNELS],
-            last_click_event: None,
+            held_channel: None,
             events: Vec::with_capacity(capacity),
             dropped: 0,
             ring: false,
@@ -230,7 +231,7 @@ impl QcDetector {
         }
         self.held_side = None;
         self.pending = [None; ORDERED_CHANNELS];
-        self.last_click_event = None;
+        self.held_channel = None;
         self.events.clear();
         self.dropped = 0;
         self.head = 0;
@@ -306,22 +307,6 @@ impl QcDetector {
             offset
         };
         self.events.get(index)
-    }
-
-    /// The event with sequence number `seq`, if it is still held, to change.
-    fn event_mut(&mut self, seq: u64) -> Option<&mut QcEvent> {
-        let held = self.events.len() as u64;
-        let first = self.total - held;
-        if seq < first || seq >= self.total {
-            return None;
-        }
-        let offset = (seq - first) as usize;
-        let index = if self.events.len() == self.events.capacity() && self.ring {
-            (self.head + offset) % self.events.len()
-        } else {
-            offset
-        };
-        self.events.get_mut(index)
     }
 
     /// Extends the last event of `kind` on `channel` to `end_s` if it ends within `gap_s` of
@@ -425,15 +410,21 @@ impl QcDetector {
             match (channel_first, side) {
                 (Some((ch, true)), _) => {
                     if let Some(c) = found[ch].take() {
-                        self.push_click(Some(ch), c.frame, c.ratio_db);
+                        self.channel_click(ch, c);
                     }
                 }
                 (_, Some(h)) => {
                     self.held_side = None;
                     self.push_click(h.channel, h.frame, h.ratio_db);
                 }
-                _ => return,
+                _ => break,
             }
+        }
+        if let Some((ch, h)) = self.held_channel
+            && h.release <= until
+        {
+            self.held_channel = None;
+            self.push_click(Some(ch), h.frame, h.ratio_db);
         }
     }
 
@@ -486,12 +477,7 @@ impl QcDetector {
     }
 
     /// Reports a click on `ch` (`None`: both channels) unless one was reported there within
-    /// the click holdoff. In stereo, a click at the same sample (±1) as the other channel's
-    /// click reported just before – nothing else in between – turns that one into a click on
-    /// both channels (`channel` null): a mono programme carried on two channels, or a click on
-    /// both sides of a record, is one finding. (The two detectors may decide the same click up
-    /// to the guard apart, in different chunks; the order of reports does not depend on the
-    /// host's blocks.)
+    /// the click holdoff.
     fn push_click(&mut self, ch: Option<usize>, frame: u64, ratio_db: f64) {
         let holdoff = self.click_holdoff;
         let recent = |st: &ChannelState| {
@@ -510,22 +496,6 @@ impl QcDetector {
                 st.last_click = Some(frame);
             }
         }
-        if let (Some(c), Some((seq, other, at))) = (ch, self.last_click_event)
-            && self.channels.len() == 2
-            && other != c
-            && seq + 1 == self.total
-            && frame.abs_diff(at) <= 1
-        {
-            let start_s = self.seconds(at.min(frame));
-            if let Some(e) = self.event_mut(seq) {
-                e.channel = None;
-                e.start_s = start_s;
-                e.value = e.value.max(ratio_db);
-                self.last_click_event = None;
-                return;
-            }
-        }
-        let before = self.total;
         self.push(QcEvent {
             kind: QcKind::Click,
             channel: ch.map(|c| c as u16),
@@ -533,10 +503,47 @@ impl QcDetector {
             duration_s: 0.0,
             value: ratio_db,
         });
-        self.last_click_event = match ch {
-            Some(c) if self.total > before => Some((before, c, frame)),
-            _ => None,
+    }
+
+    /// A click found by channel `ch`'s own detector. In stereo it is held until the other
+    /// channel's detector can no longer find the same click (it decides up to the guard later,
+    /// possibly in the next chunk): the two at the same sample (±1) are one click on both
+    /// channels (`channel` null) – a mono programme carried on two channels, a click on both
+    /// sides of a record – reported once, before anything is published. Holding and releasing
+    /// happen at chunk ends only, so what is reported does not depend on the host's blocks.
+    fn channel_click(&mut self, ch: usize, c: click::Click) {
+        if self.channels.len() != 2 {
+            self.push_click(Some(ch), c.frame, c.ratio_db);
+            return;
+        }
+        let new = HeldClick {
+            release: c.decided + click::GUARD as u64 + 2,
+            frame: c.frame,
+            ratio_db: c.ratio_db,
+            channel: Some(ch),
         };
+        match self.held_channel.take() {
+            Some((other, h)) if other != ch && h.frame.abs_diff(c.frame) <= 1 => {
+                let (frame, ratio_db) = (h.frame.min(c.frame), h.ratio_db.max(c.ratio_db));
+                let holdoff = self.click_holdoff;
+                let recent = |st: &ChannelState| {
+                    st.last_click
+                        .is_some_and(|last| frame.abs_diff(last) < holdoff)
+                };
+                if self.channels.iter().any(recent) {
+                    // One channel reported a click just before: each as its own.
+                    self.push_click(Some(other), h.frame, h.ratio_db);
+                    self.push_click(Some(ch), c.frame, c.ratio_db);
+                } else {
+                    self.push_click(None, frame, ratio_db);
+                }
+            }
+            Some((other, h)) => {
+                self.push_click(Some(other), h.frame, h.ratio_db);
+                self.held_channel = Some((ch, new));
+            }
+            None => self.held_channel = Some((ch, new)),
+        }
     }
 
     /// One chunk of one channel, already sanitised; returns the click found, if any (the
@@ -931,15 +938,16 @@ mod tests {
             })
             .collect();
         add_noise_floor(&mut l, 11, 0.002);
-        add_noise_floor(&mut r, 12, 0.003);
+        add_noise_floor(&mut r, 12, 0.002);
         let at: Vec<usize> = (0..40)
             .map(|i| 12_000 + i * 8_000 + (i * 41) % 256)
             .collect();
         for (i, &p) in at.iter().enumerate() {
-            // Unequal: the louder one crosses the bar on a side lobe, earlier.
-            let c = if i % 2 == 0 { 0.3 } else { -0.25 };
+            // Unequal, 20 dB apart: the two detectors decide up to the guard apart, in
+            // different chunks for some.
+            let c = if i % 2 == 0 { 0.4 } else { -0.35 };
             l[p] += c;
-            r[p] += 0.4 * c;
+            r[p] += 0.1 * c;
         }
         let q = run(sr, &[l, r]);
         let clicks = clicks_of(&q);
