@@ -593,7 +593,7 @@ impl ClickDetector {
         let Some(last) = self.n.checked_sub(1 + P as u64 + at as u64) else {
             return 0.0;
         };
-        let Some(first) = last.checked_sub((w - 1 + P) as u64).map(|v| v + P as u64) else {
+        let Some(first) = last.checked_sub(w as u64 - 1).filter(|&f| f >= P as u64) else {
             return 0.0;
         };
         let coefs = |sample: u64| &self.a_hist[(sample / CHUNK as u64) as usize % A_HISTORY];

@@ -476,19 +476,23 @@ impl QcDetector {
         });
     }
 
+    /// Whether a click was reported on `ch` (`None`: on either channel) within the click
+    /// holdoff of `frame`.
+    fn reported_recently(&self, ch: Option<usize>, frame: u64) -> bool {
+        let recent = |st: &ChannelState| {
+            st.last_click
+                .is_some_and(|last| frame.abs_diff(last) < self.click_holdoff)
+        };
+        match ch {
+            Some(c) => recent(&self.channels[c]),
+            None => self.channels.iter().any(recent),
+        }
+    }
+
     /// Reports a click on `ch` (`None`: both channels) unless one was reported there within
     /// the click holdoff.
     fn push_click(&mut self, ch: Option<usize>, frame: u64, ratio_db: f64) {
-        let holdoff = self.click_holdoff;
-        let recent = |st: &ChannelState| {
-            st.last_click
-                .is_some_and(|last| frame.abs_diff(last) < holdoff)
-        };
-        let reported = match ch {
-            Some(c) => recent(&self.channels[c]),
-            None => self.channels.iter().any(recent),
-        };
-        if reported {
+        if self.reported_recently(ch, frame) {
             return;
         }
         for (c, st) in self.channels.iter_mut().enumerate() {
@@ -525,12 +529,7 @@ impl QcDetector {
         match self.held_channel.take() {
             Some((other, h)) if other != ch && h.frame.abs_diff(c.frame) <= 1 => {
                 let (frame, ratio_db) = (h.frame.min(c.frame), h.ratio_db.max(c.ratio_db));
-                let holdoff = self.click_holdoff;
-                let recent = |st: &ChannelState| {
-                    st.last_click
-                        .is_some_and(|last| frame.abs_diff(last) < holdoff)
-                };
-                if self.channels.iter().any(recent) {
+                if self.reported_recently(None, frame) {
                     // One channel reported a click just before: each as its own.
                     self.push_click(Some(other), h.frame, h.ratio_db);
                     self.push_click(Some(ch), c.frame, c.ratio_db);
@@ -691,6 +690,11 @@ mod tests {
             .collect()
     }
 
+    /// Whether finding `e` is within `tol` samples of sample `at`.
+    fn near(e: &QcEvent, sr: f64, at: usize, tol: f64) -> bool {
+        (e.start_s * sr - at as f64).abs() <= tol
+    }
+
     fn kinds(q: &QcDetector) -> Vec<QcKind> {
         q.events().iter().map(|e| e.kind).collect()
     }
@@ -776,10 +780,7 @@ mod tests {
         let q = run(sr, &[with_click, r.clone()]);
         let clicks = clicks_of(&q);
         assert_eq!(clicks.len(), 1, "{:?}", q.events());
-        assert!(
-            (clicks[0].start_s * sr - 50_000.0).abs() <= 1.0,
-            "{clicks:?}"
-        );
+        assert!(near(clicks[0], sr, 50_000, 1.0), "{clicks:?}");
         assert_ne!(clicks[0].channel, Some(1), "{clicks:?}");
         // A loud click on the right is found by that channel and by the side signal: reported
         // once, on the right.
@@ -788,10 +789,7 @@ mod tests {
         let clicks = clicks_of(&q);
         assert_eq!(clicks.len(), 1, "{:?}", q.events());
         assert_eq!(clicks[0].channel, Some(1), "{clicks:?}");
-        assert!(
-            (clicks[0].start_s * sr - 70_000.0).abs() <= 1.0,
-            "{clicks:?}"
-        );
+        assert!(near(clicks[0], sr, 70_000, 1.0), "{clicks:?}");
     }
 
     #[test]
@@ -864,11 +862,7 @@ mod tests {
         let clicks = clicks_of(&q);
         assert_eq!(clicks.len(), 1, "{:?}", q.events());
         // At the sample itself, not where the matched filter first crossed the bar.
-        assert!(
-            (clicks[0].start_s * sr - 44_100.0).abs() <= 1.0,
-            "{:?}",
-            clicks[0]
-        );
+        assert!(near(clicks[0], sr, 44_100, 1.0), "{:?}", clicks[0]);
     }
 
     /// A step shorter than the detector's ±2 ms window used to be measured against a level
@@ -913,11 +907,11 @@ mod tests {
         let clicks = clicks_of(&q);
         assert_eq!(clicks.len(), 2, "{clicks:?}");
         assert!(
-            (clicks[0].start_s * sr - 40_000.0).abs() <= 1.0 && clicks[0].channel.is_none(),
+            near(clicks[0], sr, 40_000, 1.0) && clicks[0].channel.is_none(),
             "{clicks:?}"
         );
         assert!(
-            (clicks[1].start_s * sr - 90_000.0).abs() <= 1.0 && clicks[1].channel == Some(1),
+            near(clicks[1], sr, 90_000, 1.0) && clicks[1].channel == Some(1),
             "{clicks:?}"
         );
     }
@@ -952,10 +946,7 @@ mod tests {
         let q = run(sr, &[l, r]);
         let clicks = clicks_of(&q);
         for &p in &at {
-            let here: Vec<_> = clicks
-                .iter()
-                .filter(|c| (c.start_s * sr - p as f64).abs() <= 2.0)
-                .collect();
+            let here: Vec<_> = clicks.iter().filter(|c| near(c, sr, p, 2.0)).collect();
             assert!(
                 here.len() == 1 && here[0].channel.is_none(),
                 "the click at {p} ({} in its chunk): {here:?}",
@@ -987,11 +978,7 @@ mod tests {
         let missed: Vec<usize> = at
             .iter()
             .copied()
-            .filter(|&p| {
-                !clicks
-                    .iter()
-                    .any(|c| (c.start_s * sr - p as f64).abs() <= 1.0)
-            })
+            .filter(|&p| !clicks.iter().any(|c| near(c, sr, p, 1.0)))
             .collect();
         assert!(missed.is_empty(), "missed {missed:?}: {clicks:?}");
         assert_eq!(clicks.len(), at.len(), "{clicks:?}");
@@ -1022,9 +1009,7 @@ mod tests {
         let clicks = clicks_of(&q);
         for &at in &clicks_at {
             assert!(
-                clicks
-                    .iter()
-                    .any(|c| (c.start_s * sr - at as f64).abs() <= 1.0),
+                clicks.iter().any(|c| near(c, sr, at, 1.0)),
                 "the click at {at} not found: {clicks:?}"
             );
         }
@@ -1052,7 +1037,7 @@ mod tests {
         assert!(
             q.events()
                 .iter()
-                .any(|e| e.kind == QcKind::Click && (e.start_s * sr - 100_000.0).abs() <= 1.0),
+                .any(|e| e.kind == QcKind::Click && near(e, sr, 100_000, 1.0)),
             "the click after the garbage was not found: {:?}",
             q.events()
         );
