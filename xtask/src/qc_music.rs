@@ -426,18 +426,19 @@ pub fn clicks_on_music() -> Result<()> {
             total.false_clean, total.seconds
         ));
     }
-    // The goals are 95 % and 80 %; these floors keep what is reached (see README).
-    // The set renders the same every time (checked: two renders bit-identical), so the
-    // margin is small.
-    if total.recall(0) < 0.92 {
+    // The goals are 95 % and 80 %; these floors keep what is reached (see README):
+    // 92.6 / 72.1 % before the shape test was raised to 0.9, which took the false findings on
+    // 5 hours of music the detector had not seen from 58 to 0.7 per 10 min. The set renders
+    // the same every time (checked: two renders bit-identical), so the margin is small.
+    if total.recall(0) < 0.90 {
         failures.push(format!(
-            "found {:.1} % of clicks ≥ −20 dB (reached: 92.6 %)",
+            "found {:.1} % of clicks ≥ −20 dB (reached: 90.7 %)",
             100.0 * total.recall(0)
         ));
     }
-    if total.recall(1) < 0.71 {
+    if total.recall(1) < 0.68 {
         failures.push(format!(
-            "found {:.1} % of clicks at −30…−20 dB (reached: 72.1 %)",
+            "found {:.1} % of clicks at −30…−20 dB (reached: 68.8 %)",
             100.0 * total.recall(1)
         ));
     }
