@@ -195,6 +195,49 @@ pub fn fetch_qc() -> Result<Vec<(&'static str, PathBuf)>> {
     Ok(QC_TRACKS.iter().map(|t| t.0).zip(paths).collect())
 }
 
+/// Passages dense with sharp note and drum onsets, where the click detector once reported
+/// 358 clicks in 3 minutes (all onsets, none a click): checked clean by `cargo xtask
+/// qc-music`, which fails on any click found there. (output name, package, file, start s);
+/// 45 s each.
+///
+/// | file | genre | source (package, file) | licence |
+/// |---|---|---|---|
+/// | onsets-wz-original-2.wav | electronic | warzone2100-music, albums/original_soundtrack/track2.opus, from 25 s | GPL-2+ |
+/// | onsets-wz-aftermath-24.wav | electronic | warzone2100-music, albums/aftermath_soundtrack/track24.opus, from 170 s | GPL-2+ |
+/// | onsets-wz-legacy-9.wav | electronic | warzone2100-music, albums/legacy_soundtrack/track9.opus, from 290 s | GPL-2+ |
+/// | onsets-xmoto-foxrun.wav | chiptune | xmoto-data, Textures/Musics/foxrun.ogg, from 0 s | GPL-2+ |
+pub const ONSET_TRACKS: &[(&str, &str, &[&str], u32)] = &[
+    (
+        "onsets-wz-original-2",
+        "warzone2100-music",
+        &["usr/share/games/warzone2100/music/albums/original_soundtrack/track2.opus"],
+        25,
+    ),
+    (
+        "onsets-wz-aftermath-24",
+        "warzone2100-music",
+        &["usr/share/games/warzone2100/music/albums/aftermath_soundtrack/track24.opus"],
+        170,
+    ),
+    (
+        "onsets-wz-legacy-9",
+        "warzone2100-music",
+        &["usr/share/games/warzone2100/music/albums/legacy_soundtrack/track9.opus"],
+        290,
+    ),
+    (
+        "onsets-xmoto-foxrun",
+        "xmoto-data",
+        &["usr/share/games/xmoto/Textures/Musics/foxrun.ogg"],
+        0,
+    ),
+];
+
+/// Fetches and cuts [`ONSET_TRACKS`]. Returns their paths.
+pub fn fetch_onsets() -> Result<Vec<PathBuf>> {
+    fetch_list(ONSET_TRACKS, QC_SECONDS, true)
+}
+
 /// Music never used to tune the detectors: whole tracks from other packages and genres, for
 /// `cargo xtask qc-heldout` (how often the QC detectors report on music they were not tuned
 /// on). (genre, output name, package, stems).
