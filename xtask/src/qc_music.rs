@@ -530,5 +530,51 @@ pub fn held_out() -> Result<()> {
     );
     let others: Vec<String> = others.iter().map(|(k, n)| format!("{k} {n}")).collect();
     println!("  other findings: {}", others.join(", "));
+    soundtracks()
+}
+
+/// Click findings on [`crate::music::SOUNDTRACKS`], per file and per package.
+fn soundtracks() -> Result<()> {
+    println!("Click findings on whole game soundtracks (no clicks added):");
+    let files = crate::music::fetch_soundtracks()?;
+    let mut per_package: Vec<(&str, f64, usize)> = Vec::new();
+    for (package, path) in &files {
+        let (sr, x) = crate::music::decode(path)?;
+        let found: Vec<f64> = findings(sr, &x)
+            .iter()
+            .filter(|e| e.kind == QcKind::Click)
+            .map(|e| e.start_s)
+            .collect();
+        let dur = x[0].len() as f64 / sr;
+        let name = path.file_name().and_then(|s| s.to_str()).unwrap_or("?");
+        let shown: Vec<String> = found.iter().take(8).map(|t| format!("{t:.2}")).collect();
+        println!(
+            "  {package:<21} {name:<28} {dur:5.0} s  clicks: {:3}  {}",
+            found.len(),
+            shown.join(" ")
+        );
+        match per_package.iter_mut().find(|p| p.0 == *package) {
+            Some(p) => {
+                p.1 += dur;
+                p.2 += found.len();
+            }
+            None => per_package.push((package, dur, found.len())),
+        }
+    }
+    let (mut seconds, mut events) = (0.0, 0);
+    for &(package, dur, n) in &per_package {
+        println!(
+            "  {package:<21} {:6.1} min  {n:4} clicks ({:.1}/10 min)",
+            dur / 60.0,
+            n as f64 * 600.0 / dur
+        );
+        seconds += dur;
+        events += n;
+    }
+    println!(
+        "  all: {events} click findings in {:.1} min ({:.2}/10 min)",
+        seconds / 60.0,
+        events as f64 * 600.0 / seconds
+    );
     Ok(())
 }
