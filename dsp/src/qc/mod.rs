@@ -1016,6 +1016,39 @@ mod tests {
         assert_eq!(clicks.len(), clicks_at.len(), "bursts reported: {clicks:?}");
     }
 
+    /// Notes starting with a sharp corner (the waveform jumps from its course into a loud new
+    /// tone, as synth and sampler notes do) stand out of the residual like a click's first
+    /// samples, but not like all of a pulse or a step: not clicks. Clicks beside them still
+    /// are.
+    #[test]
+    fn sharp_note_onsets_are_not_clicks() {
+        let sr = 44_100.0;
+        let mut x = tone(sr, 6.0, 0.05);
+        add_noise_floor(&mut x, 21, 0.001);
+        let onsets = [20_000usize, 60_000, 100_000, 140_000, 180_000, 220_000];
+        for (j, &at) in onsets.iter().enumerate() {
+            let f = 150.0 + 40.0 * j as f32;
+            // Decayed to −140 dB at its end: no step there.
+            for i in 0..36_000 {
+                let t = i as f32 / sr as f32;
+                x[at + i] += 0.4 * (-t / 0.08).exp() * (2.0 * std::f32::consts::PI * f * t).sin();
+            }
+        }
+        let clicks_at = [40_000usize, 120_000, 200_000];
+        for &at in &clicks_at {
+            x[at] += 0.03;
+        }
+        let q = run(sr, &[x]);
+        let clicks = clicks_of(&q);
+        for &at in &clicks_at {
+            assert!(
+                clicks.iter().any(|c| near(c, sr, at, 1.0)),
+                "the click at {at} not found: {clicks:?}"
+            );
+        }
+        assert_eq!(clicks.len(), clicks_at.len(), "onsets reported: {clicks:?}");
+    }
+
     #[test]
     fn absurd_input_leaves_the_click_detector_working() {
         let sr = 44_100.0;
