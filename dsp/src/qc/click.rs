@@ -70,11 +70,11 @@ const PEAK_DECAY_S: f64 = 0.02;
 /// [`ClickDetector::step_fit`]). A pulse standing 28 dB above the level fills about 95 % of
 /// it; what else stands out of the residual by 28 dB – a note's or a drum's sharp onset, a
 /// burst the predictor missed (a resonance, a lossy codec's noise) – is another shape.
-/// Measured with `lathe analyze` on 5 hours of music no part of the detector had seen before
-/// (warzone2100-music, openclonk-data, xmoto-data and five other Debian packages' game
-/// soundtracks, mostly electronic): 1 733 click findings (58 per 10 min, nearly all note and
-/// drum onsets) with 0.3 and a pulse template only, 22 (0.7 per 10 min) with 0.9 and both
-/// templates; on the held-out music of `cargo xtask qc-heldout` 22 → 2 (52 min). The QC set
+/// Measured on 5 hours of music no part of the detector had seen before (warzone2100-music,
+/// openclonk-data, xmoto-data and four other Debian packages' game soundtracks, mostly
+/// electronic): with `lathe analyze`, 1 733 click findings (58 per 10 min, nearly all note
+/// and drum onsets) with 0.3 and a pulse template only, 22 with 0.9 and both templates (26,
+/// 0.87 per 10 min, with `cargo xtask qc-heldout`, which feeds blocks of 1000 frames); on the held-out music of `cargo xtask qc-heldout` 22 → 2 (52 min). The QC set
 /// loses 2 % of its ≥ −20 dB clicks and 3 % of the quieter ones (92.6 / 72.1 % → 90.7 /
 /// 68.8 %); no step is lost. The 0.9 was chosen with the 5 hours' findings in view.
 const MIN_SHAPE_FIT: f64 = 0.9;
@@ -116,6 +116,11 @@ fn autocorrelation(w: &[f32; FIT_LEN], r: &mut [f64; ORDER + 1]) {
 /// A statistic matched to one edge of a step (w = [`ORDER`]) was tried and dropped: on the
 /// QC music set it found fewer steps than the impulse statistic and reported tracker music.
 pub const WIDTHS: [usize; 3] = [1, 2, 3];
+
+/// Peaks whose shape may be fitted per chunk of [`CHUNK`] samples (the fits are the costliest
+/// part of examining a candidate; a passage of rejected onsets would otherwise ask for them at
+/// nearly every sample). A peak over the budget is not a click.
+const FITS_PER_CHUNK: u32 = 8;
 
 /// Width of the pulse a step's edge is fitted with (samples): longer than the fit window
 /// reaches past the edge plus the matched filter's span, so the pulse's far end is outside.
@@ -177,13 +182,24 @@ pub struct ClickDetector {
     /// Recent peak of |x| (decaying) and its per-sample decay.
     peak: f32,
     peak_decay: f32,
+    /// The last shape fits per shape of [`WIDTHS`]: (stream sample of the peak they were
+    /// computed for, pulse fit, step fit; NaN: not computed). The candidates of the next
+    /// samples mostly share that peak: each fit is computed once per peak, not once per sample
+    /// above the bar.
+    fit_cache: [std::cell::Cell<(u64, f64, f64)>; WIDTHS.len()],
+    /// Shape fits still allowed in this chunk ([`FITS_PER_CHUNK`]).
+    fits_left: std::cell::Cell<u32>,
 }
 
 /// Samples per call of [`ClickDetector::process`] at most.
 pub const CHUNK: usize = 256;
-/// Chunks whose predictor coefficients are kept: 8192 samples, more than the decision delay
-/// at the highest rate ([`ISOLATION_S`] + [`ORDER`] + a chunk: 7 952 samples at 384 kHz).
+/// Chunks whose predictor coefficients are kept: 8192 samples (at least 31 whole chunks before
+/// the current one), more than the shape fits reach back at the highest rate: the decision
+/// delay ([`ISOLATION_S`]) + 3·[`ORDER`] + 4 samples, 7 732 at 384 kHz.
 const A_HISTORY: usize = 32;
+const _: () = assert!(
+    (ISOLATION_S * crate::MAX_SAMPLE_RATE_HZ) as usize + 3 * ORDER + 4 <= (A_HISTORY - 1) * CHUNK
+);
 
 /// A click found: the frame it is at and how far it stands out (dB).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -235,6 +251,8 @@ impl ClickDetector {
             threshold_lin: 0.0,
             peak: 0.0,
             peak_decay: (-1.0 / (PEAK_DECAY_S * sr)).exp() as f32,
+            fit_cache: Default::default(),
+            fits_left: std::cell::Cell::new(FITS_PER_CHUNK),
         };
         d.set_threshold_db(CLICK_RATIO_DB);
         d.update_gains();
@@ -290,6 +308,10 @@ impl ClickDetector {
         self.holdoff = self.holdoff_len / 2;
         self.update_gains();
         self.peak = 0.0;
+        self.fits_left.set(FITS_PER_CHUNK);
+        for c in &self.fit_cache {
+            c.set((u64::MAX, f64::NAN, f64::NAN));
+        }
     }
 
     /// Feeds up to [`CHUNK`] finite samples, which must not cross a multiple of [`CHUNK`] in
@@ -300,6 +322,7 @@ impl ClickDetector {
         let n = x.len().min(CHUNK);
         let x = &x[..n];
         self.a_hist[(self.n / CHUNK as u64) as usize % A_HISTORY] = self.a;
+        self.fits_left.set(FITS_PER_CHUNK);
         // Residuals of the chunk: one FIR with the chunk's coefficients, 8 at a time.
         self.xbuf[FIT_LEN..FIT_LEN + n].copy_from_slice(x);
         let padded = n.next_multiple_of(8);
@@ -569,6 +592,11 @@ impl ClickDetector {
         ) {
             return None;
         }
+        // Shaped like a click (before the isolation scan: a passage of onsets turned down here
+        // is not scanned at every sample; the fits are kept per peak).
+        if !self.shaped_like_a_click(k) {
+            return None;
+        }
         // Alone within ±isolation, but for one other event (the far edge of a short step or
         // dropout): count the separate stretches above the bar.
         let bar = cand * self.isolation_ratio;
@@ -585,11 +613,36 @@ impl ClickDetector {
         if others > 1 {
             return None;
         }
-        // Shaped like a pulse or like a step's edge where it peaks (NaN fails).
+        Some(ratio_db)
+    }
+
+    /// Whether candidate `k` is shaped like a pulse or like a step's edge where it peaks (NaN
+    /// fails; see [`MIN_SHAPE_FIT`]). Fits are kept per peak and limited per chunk
+    /// ([`FITS_PER_CHUNK`]).
+    fn shaped_like_a_click(&self, k: usize) -> bool {
         let at = self.peak_back(k);
-        (at_least(self.pulse_fit(k, at), MIN_SHAPE_FIT)
-            || at_least(self.step_fit(at), MIN_SHAPE_FIT))
-        .then_some(ratio_db)
+        let peak = self.n - 1 - ORDER as u64 - at as u64;
+        let (cached_at, mut pulse, mut step) = self.fit_cache[k].get();
+        if cached_at != peak {
+            // A peak not fitted yet: within this chunk's budget, or turned down.
+            let left = self.fits_left.get();
+            if left == 0 {
+                return false;
+            }
+            self.fits_left.set(left - 1);
+            (pulse, step) = (f64::NAN, f64::NAN);
+        }
+        if pulse.is_nan() {
+            pulse = self.pulse_fit(k, at);
+        }
+        let ok = at_least(pulse, MIN_SHAPE_FIT) || {
+            if step.is_nan() {
+                step = self.step_fit(at);
+            }
+            at_least(step, MIN_SHAPE_FIT)
+        };
+        self.fit_cache[k].set((peak, pulse, step));
+        ok
     }
 
     /// How much of the impulse statistic's energy around a pulse of shape `k` at `at` (samples
@@ -612,8 +665,8 @@ impl ClickDetector {
         self.shape_fit(first, w as usize, first - P, last + P)
     }
 
-    /// Like [`Self::pulse_fit`], for a step whose edge is at `at` (samples back) or up to
-    /// three samples either side: the best fit of a rising edge there (a pulse starting at
+    /// Like [`Self::pulse_fit`], for a step whose edge is at `at` (samples back) or one
+    /// sample either side: the best fit of a rising edge there (a pulse starting at
     /// the edge and lasting past the window) and of a falling one (a pulse ending there),
     /// over the edge and 2·[`ORDER`] samples on its side of the step, [`ORDER`] on the other.
     fn step_fit(&self, at: usize) -> f64 {
@@ -622,7 +675,7 @@ impl ClickDetector {
             return 0.0;
         };
         let mut best = 0.0f64;
-        for e in edge.saturating_sub(3)..=edge + 3 {
+        for e in edge.saturating_sub(1)..=edge + 1 {
             if e < STEP_WIDTH as u64 + 2 * P || e + 2 * P + 1 > self.n - P {
                 continue;
             }
@@ -641,6 +694,7 @@ impl ClickDetector {
         let coefs = |sample: u64| &self.a_hist[(sample / CHUNK as u64) as usize % A_HISTORY];
         // The pulse's residual, e[first + j] for j < w + P (zero elsewhere), each made with
         // the coefficients of its own chunk.
+        debug_assert!(w <= STEP_WIDTH);
         let mut e = [0.0f64; STEP_WIDTH + P];
         let len = (w + P).min(e.len());
         for (j, ej) in e.iter_mut().enumerate().take(len) {

@@ -986,7 +986,7 @@ mod tests {
 
     /// A short burst of a tone the predictor does not expect (a resonance, a synth's onset)
     /// stands out of the residual as far as a click does, but as a broad hump, not the shape a
-    /// pulse leaves: not a click. The clicks beside the bursts still are.
+    /// pulse or a step's edge leaves: not a click. The clicks beside the bursts still are.
     #[test]
     fn bursts_shaped_unlike_a_pulse_are_not_clicks() {
         let sr = 44_100.0;
