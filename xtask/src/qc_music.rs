@@ -445,7 +445,7 @@ pub fn clicks_on_music() -> Result<()> {
     }
     // The goals are 95 % and 80 %; these floors keep what is reached (see README):
     // 92.6 / 72.1 % before the shape test was raised to 0.9, which took the false findings on
-    // 5 hours of music the detector had not seen from 58 to 0.7 per 10 min (`lathe analyze`; 0.87 with qc-heldout). The set renders
+    // 5 hours of music the detector had not seen from 58 to 0.83 per 10 min. The set renders
     // the same every time (checked: two renders bit-identical), so the margin is small.
     if total.recall(0) < 0.90 {
         failures.push(format!(
