@@ -690,6 +690,23 @@ mod tests {
             .collect()
     }
 
+    /// Adds 1-sample clicks of `height` to mono `x` at `clicks_at` and checks that they, and
+    /// nothing else (`what`), are reported.
+    fn only_these_clicks(sr: f64, mut x: Vec<f32>, clicks_at: &[usize], height: f32, what: &str) {
+        for &at in clicks_at {
+            x[at] += height;
+        }
+        let q = run(sr, &[x]);
+        let clicks = clicks_of(&q);
+        for &at in clicks_at {
+            assert!(
+                clicks.iter().any(|c| near(c, sr, at, 1.0)),
+                "the click at {at} not found: {clicks:?}"
+            );
+        }
+        assert_eq!(clicks.len(), clicks_at.len(), "{what} reported: {clicks:?}");
+    }
+
     /// Whether finding `e` is within `tol` samples of sample `at`.
     fn near(e: &QcEvent, sr: f64, at: usize, tol: f64) -> bool {
         (e.start_s * sr - at as f64).abs() <= tol
@@ -1001,19 +1018,7 @@ mod tests {
                 x[at + i] += 0.05 * w * s;
             }
         }
-        let clicks_at = [50_000usize, 90_000, 130_000];
-        for &at in &clicks_at {
-            x[at] += 0.05;
-        }
-        let q = run(sr, &[x]);
-        let clicks = clicks_of(&q);
-        for &at in &clicks_at {
-            assert!(
-                clicks.iter().any(|c| near(c, sr, at, 1.0)),
-                "the click at {at} not found: {clicks:?}"
-            );
-        }
-        assert_eq!(clicks.len(), clicks_at.len(), "bursts reported: {clicks:?}");
+        only_these_clicks(sr, x, &[50_000, 90_000, 130_000], 0.05, "bursts");
     }
 
     /// Notes starting with a sharp corner (the waveform jumps from its course into a loud new
@@ -1034,19 +1039,7 @@ mod tests {
                 x[at + i] += 0.4 * (-t / 0.08).exp() * (2.0 * std::f32::consts::PI * f * t).sin();
             }
         }
-        let clicks_at = [40_000usize, 120_000, 200_000];
-        for &at in &clicks_at {
-            x[at] += 0.03;
-        }
-        let q = run(sr, &[x]);
-        let clicks = clicks_of(&q);
-        for &at in &clicks_at {
-            assert!(
-                clicks.iter().any(|c| near(c, sr, at, 1.0)),
-                "the click at {at} not found: {clicks:?}"
-            );
-        }
-        assert_eq!(clicks.len(), clicks_at.len(), "onsets reported: {clicks:?}");
+        only_these_clicks(sr, x, &[40_000, 120_000, 200_000], 0.03, "onsets");
     }
 
     #[test]
