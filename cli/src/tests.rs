@@ -337,3 +337,88 @@ fn fuzzed_files_give_reports_or_clear_errors() {
     assert!(cases > 200, "only {cases} cases in {budget:?}");
     eprintln!("{cases} fuzzed files: {reports} reports, {errors} errors");
 }
+
+/// A 1 kHz tone with faint noise (fixed seed) and one 1-sample click of `click` at 1.5 s,
+/// 24-bit mono at 44.1 kHz.
+fn write_tone_with_click(path: &Path, click: f64) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 44_100,
+        bits_per_sample: 24,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    let full = f64::from((1u32 << 23) - 1);
+    let mut seed = 0x2545_f491_u32;
+    for n in 0..3 * 44_100usize {
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        let noise = (f64::from(seed >> 8) / f64::from(1u32 << 24) - 0.5) * 2e-3;
+        let mut v = 0.1 * (std::f64::consts::TAU * 1000.0 * n as f64 / 44_100.0).sin() + noise;
+        if n == 66_150 {
+            v += click;
+        }
+        w.write_sample((v * full).round() as i32).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+#[test]
+fn the_click_threshold_reaches_the_detector() {
+    let clicks = |click: f64, db: f64| {
+        let p = temp(&format!("tone-click-{click}.wav"));
+        write_tone_with_click(&p, click);
+        let config = AnalyzerConfig {
+            click_threshold_db: db,
+            ..AnalyzerConfig::default()
+        };
+        let a = analyze_with(&p, config, false).unwrap();
+        a.report
+            .qc
+            .iter()
+            .filter(|e| e.kind == lathe_dsp::qc::QcKind::Click)
+            .map(|e| (e.start_s, e.value))
+            .collect::<Vec<_>>()
+    };
+    let default = lathe_dsp::qc::click::CLICK_RATIO_DB;
+    // About 37 dB out: found at the default, not at 45 dB.
+    let loud = clicks(0.04, default);
+    assert!(
+        loud.len() == 1 && (loud[0].0 - 1.5).abs() < 0.001,
+        "{loud:?}"
+    );
+    assert!(clicks(0.04, 45.0).is_empty());
+    // About 25 dB out: not found at the default, found at 22 dB.
+    assert!(clicks(0.012, default).is_empty());
+    let faint = clicks(0.012, 22.0);
+    assert!(
+        faint.len() == 1 && (faint[0].0 - 1.5).abs() < 0.001,
+        "{faint:?}"
+    );
+}
+
+#[test]
+fn the_click_threshold_is_parsed_and_bounded() {
+    use clap::Parser;
+    let parse = |v: &str| match Cli::try_parse_from([
+        "lathe",
+        "analyze",
+        "x.wav",
+        "--click-threshold",
+        v,
+    ]) {
+        Ok(Cli {
+            command: Commands::Analyze(a),
+            ..
+        }) => Ok(a.click_threshold),
+        Ok(_) => Err("another command".to_owned()),
+        Err(e) => Err(e.to_string()),
+    };
+    assert_eq!(parse("22"), Ok(22.0));
+    assert!(parse("5").is_err());
+    assert!(parse("61").is_err());
+    assert!(parse("loud").is_err());
+    let default = Cli::try_parse_from(["lathe", "analyze", "x.wav"]).unwrap();
+    assert!(
+        matches!(default.command, Commands::Analyze(a) if a.click_threshold == lathe_dsp::qc::click::CLICK_RATIO_DB)
+    );
+}

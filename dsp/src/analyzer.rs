@@ -23,6 +23,10 @@ pub struct AnalyzerConfig {
     /// Keep the latest `qc_capacity` findings (a ring, for a plugin in a long session) instead
     /// of the first ones.
     pub qc_ring: bool,
+    /// How far a click must stand out of the local prediction residual (dB; see
+    /// [`crate::qc::click::CLICK_RATIO_DB`]): lower finds quieter clicks and reports more of
+    /// the music's own sharp onsets.
+    pub click_threshold_db: f64,
 }
 
 impl Default for AnalyzerConfig {
@@ -31,6 +35,7 @@ impl Default for AnalyzerConfig {
             over_threshold_dbtp: -1.0,
             qc_capacity: 256,
             qc_ring: false,
+            click_threshold_db: crate::qc::click::CLICK_RATIO_DB,
         }
     }
 }
@@ -131,6 +136,7 @@ impl Analyzer {
             qc: {
                 let mut q = QcDetector::new(sr, channels, config.qc_capacity);
                 q.set_ring(config.qc_ring);
+                q.set_click_threshold_db(config.click_threshold_db);
                 q
             },
             sample_peak: vec![0.0; channels],

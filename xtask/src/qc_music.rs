@@ -74,6 +74,15 @@ fn in_the_source(file: &str, e: &QcEvent) -> bool {
     })
 }
 
+/// The click threshold under test: `LATHE_CLICK_DB` when set (as `lathe analyze
+/// --click-threshold`), else the default.
+fn click_threshold_db() -> f64 {
+    std::env::var("LATHE_CLICK_DB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(lathe_dsp::qc::click::CLICK_RATIO_DB)
+}
+
 /// All QC findings of the analyzer on `x` (overs not reported), in blocks of 1000 frames (as
 /// a host might send them).
 fn findings(sr: f64, x: &[Vec<f32>]) -> Vec<QcEvent> {
@@ -81,14 +90,9 @@ fn findings(sr: f64, x: &[Vec<f32>]) -> Vec<QcEvent> {
         over_threshold_dbtp: 100.0,
         qc_capacity: 100_000,
         qc_ring: false,
+        click_threshold_db: click_threshold_db(),
     };
     let mut a = Analyzer::new(sr, x.len(), config);
-    if let Some(db) = std::env::var("LATHE_CLICK_DB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        a.set_click_threshold_db(db);
-    }
     let n = x[0].len();
     let mut pos = 0;
     while pos < n {
@@ -279,6 +283,7 @@ fn must_fire(name: &str, sr: f64, clean: &[Vec<f32>]) -> Vec<String> {
 /// added clicks, and the share of added clicks found within 5 ms. `LATHE_QC_CLICKS_ONLY` set
 /// skips the other detectors (a quicker loop while tuning the click detector).
 pub fn clicks_on_music() -> Result<()> {
+    println!("click threshold {} dB", click_threshold_db());
     let set = crate::music::fetch_qc()?;
     let mut total = Tally::default();
     let mut genres: Vec<(&str, Tally)> = Vec::new();
@@ -499,7 +504,10 @@ pub fn held_out() -> Result<()> {
     let (mut seconds, mut events) = (0.0f64, 0usize);
     let (mut seconds_no_chip, mut events_no_chip) = (0.0f64, 0usize);
     let mut others: std::collections::BTreeMap<&'static str, usize> = Default::default();
-    println!("QC findings on held-out music (no clicks added):");
+    println!(
+        "QC findings on held-out music (no clicks added; click threshold {} dB):",
+        click_threshold_db()
+    );
     for (genre, path) in &set {
         let (sr, x) = read_wav(path)?;
         let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("?");
