@@ -410,14 +410,18 @@ def _():
     assert np.array_equal(p(mono, SR), mono), "mono differs"
 
 
-@check("Lathe Meter: parameters by name (target, reset on play) leave the audio untouched")
+@check("Lathe Meter: parameters by name (target, reset on play, click threshold) leave the audio untouched")
 def _():
     p = pedalboard.load_plugin(meter_path)
     names = sorted(p.parameters.keys())
-    assert names == ["bypass", "reset_on_play", "target"], names
+    assert names == ["bypass", "click_threshold_db", "reset_on_play", "target"], names
+    assert p.parameters["click_threshold_db"].range[:2] == (12.0, 60.0)
+    assert abs(p.click_threshold_db - 28.0) < 1e-3, p.click_threshold_db
     p.target = "EBU R 128 (-23 LUFS)"
     p.reset_on_play = True
+    p.click_threshold_db = 22.0
     assert p.target == "EBU R 128 (-23 LUFS)", p.target
+    assert abs(p.click_threshold_db - 22.0) < 1e-3, p.click_threshold_db
     x = np.random.default_rng(3).uniform(-1, 1, (2, SR)).astype(np.float32)
     assert np.array_equal(p(x, SR), x), "audio changed"
     return ", ".join(f"{k}={v.string_value}" for k, v in p.parameters.items())

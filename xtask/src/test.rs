@@ -570,13 +570,28 @@ pub fn run(args: &[String]) -> Result<()> {
                                     "Latency",
                                 ][..]
                             } else {
-                                &[][..]
+                                // The demo audio's click (31 dB out) is listed at the default
+                                // click threshold.
+                                &["--expect", "00:02.000"][..]
                             })
                             .env("DISPLAY", &display.name),
                     )
                 })
                 .with_context(|| format!("{name} editor"))?;
             }
+            // Lathe Meter with its click threshold at 40 dB: the same click is not listed.
+            retry_once(|| {
+                run_cmd(
+                    Command::new(python)
+                        .arg(root.join("tests/vst3/editor_screenshot.py"))
+                        .arg(release_dir.join("Lathe Meter.vst3"))
+                        .arg(shots.join("lathe-meter-click-threshold-40.png"))
+                        .arg("Lathe Meter")
+                        .args(["click_threshold_db=40", "--expect", "nothing"])
+                        .env("DISPLAY", &display.name),
+                )
+            })
+            .context("Lathe Meter at a 40 dB click threshold")?;
             // Lathe Master's Reference panel with a released track loaded (resampled from
             // 44.1 to 48 kHz by the loader) and the A/B on Reference.
             let tracks = crate::music::fetch()?;

@@ -11,6 +11,7 @@ use nice_plug::context::gui::GuiContext;
 use nice_plug::editor::ResizeHint;
 use nice_plug::editor::dpi::LogicalSize;
 use nice_plug::prelude::Enum;
+use nice_plug_egui::widgets::ParamSlider;
 use nice_plug_egui::{
     EguiEditor, EguiEditorState, EguiNiceSettings, Frame, NiceEguiApp, RepaintNotifier,
     create_egui_editor,
@@ -412,10 +413,25 @@ impl NiceEguiApp for MeterEditor {
                 }
 
                 // QC.
-                ui.label(
-                    egui::RichText::new(format!("QC findings ({})", self.qc.len()))
-                        .color(ui_common::DIM_TEXT),
-                );
+                ui.horizontal(|ui| {
+                    ui.label(
+                        egui::RichText::new(format!("QC findings ({})", self.qc.len()))
+                            .color(ui_common::DIM_TEXT),
+                    );
+                    if let Some(gui) = &self.gui {
+                        ui.add_space(12.0);
+                        ui.label(egui::RichText::new("Click threshold").color(ui_common::DIM_TEXT))
+                            .on_hover_text(
+                                "How far a click must stand out (dB): lower finds quieter \
+                                 clicks and reports more of the music's own sharp onsets",
+                            );
+                        let setter = gui.param_setter();
+                        ui.add(
+                            ParamSlider::for_param(&self.params.meter.click_threshold, &setter)
+                                .with_width(90.0),
+                        );
+                    }
+                });
                 egui::ScrollArea::vertical()
                     .max_height(ui.available_height().max(60.0))
                     .stick_to_bottom(true)

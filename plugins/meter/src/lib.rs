@@ -69,6 +69,11 @@ pub struct MeterControls {
     /// Start a new measurement whenever the host's transport starts playing.
     #[id = "reset_on_play"]
     pub reset_on_play: BoolParam,
+    /// How far a click must stand out of the local prediction residual (dB), as `lathe
+    /// analyze --click-threshold`: lower finds quieter clicks and reports more of the music's
+    /// own sharp onsets.
+    #[id = "click_threshold"]
+    pub click_threshold: FloatParam,
 }
 
 impl Default for MeterParams {
@@ -78,6 +83,17 @@ impl Default for MeterParams {
             meter: MeterControls {
                 target: EnumParam::new("Target", TargetChoice::Spotify),
                 reset_on_play: BoolParam::new("Reset on Play", false),
+                click_threshold: FloatParam::new(
+                    "Click Threshold",
+                    lathe_dsp::qc::click::CLICK_RATIO_DB as f32,
+                    FloatRange::Linear {
+                        min: 12.0,
+                        max: 60.0,
+                    },
+                )
+                .with_unit(" dB")
+                .with_step_size(0.5)
+                .with_value_to_string(formatters::v2s_f32_rounded(1)),
             },
             session_label: RwLock::new(String::new()),
             session_group: RwLock::new(String::new()),
@@ -288,6 +304,8 @@ pub struct LatheMeter {
     session_reading: Reading,
     /// True-peak overs counted since reset.
     overs: u32,
+    /// The click threshold the analyzer has (dB).
+    click_threshold_db: f32,
 }
 
 impl Default for LatheMeter {
@@ -308,6 +326,7 @@ impl Default for LatheMeter {
             session: None,
             session_reading: Reading::default(),
             overs: 0,
+            click_threshold_db: lathe_dsp::qc::click::CLICK_RATIO_DB as f32,
         }
     }
 }
@@ -426,6 +445,7 @@ impl Plugin for LatheMeter {
         let sr = f64::from(buffer_config.sample_rate);
         let channels = lathe_plugin_common::channel_count(audio_io_layout);
         self.analyzer = Analyzer::new(sr, channels, analyzer_config());
+        self.click_threshold_db = lathe_dsp::qc::click::CLICK_RATIO_DB as f32;
         self.publish_interval = (sr * PUBLISH_INTERVAL_S) as u64;
         self.shared
             .channels
@@ -475,6 +495,13 @@ impl Plugin for LatheMeter {
         let frames = channels.first().map_or(0, |c| c.len());
         if frames == 0 || self.params.bypass.value() {
             return ProcessStatus::Normal;
+        }
+        // A new click threshold applies from this block on (no allocation: a few numbers).
+        let click_threshold_db = self.params.meter.click_threshold.value();
+        if click_threshold_db != self.click_threshold_db {
+            self.click_threshold_db = click_threshold_db;
+            self.analyzer
+                .set_click_threshold_db(f64::from(click_threshold_db));
         }
         self.analyzer.process(channels);
         let s = &self.shared;
