@@ -46,6 +46,8 @@ pub struct FileAnalysis {
     pub report: ProgramReport,
     /// Packets the decoder skipped as damaged.
     pub corrupt_packets: u64,
+    /// The click threshold the findings were made with (dB).
+    pub click_threshold_db: f64,
 }
 
 /// Measures one file (true peaks above `over_threshold_dbtp` reported as overs, the other
@@ -91,6 +93,7 @@ pub fn analyze_with(path: &Path, config: AnalyzerConfig, progress: bool) -> Resu
     Ok(FileAnalysis {
         report: analyzer.report(),
         corrupt_packets: file.corrupt_packets,
+        click_threshold_db: config.click_threshold_db,
     })
 }
 
@@ -139,6 +142,7 @@ fn to_json(file: &str, a: &FileAnalysis, target: Option<(&Target, Verdict)>) -> 
         "corrupt_packets": a.corrupt_packets,
         "qc": qc,
         "qc_dropped": r.qc_dropped,
+        "click_threshold_db": num(a.click_threshold_db),
     });
     if let Some((t, verdict)) = target {
         v["target"] = json!({
@@ -191,10 +195,16 @@ fn print_text(file: &str, a: &FileAnalysis, target: Option<(&Target, Verdict)>) 
             a.corrupt_packets
         );
     }
-    if r.qc.is_empty() {
-        println!("  QC: nothing found");
+    // The click threshold, when it is not the default.
+    let threshold = if a.click_threshold_db == lathe_dsp::qc::click::CLICK_RATIO_DB {
+        String::new()
     } else {
-        println!("  QC:");
+        format!(" (click threshold {} dB)", a.click_threshold_db)
+    };
+    if r.qc.is_empty() {
+        println!("  QC{threshold}: nothing found");
+    } else {
+        println!("  QC{threshold}:");
         for e in &r.qc {
             let ch = e.channel.map_or(String::new(), |c| format!(" ch{}", c + 1));
             println!(

@@ -390,6 +390,14 @@ fn the_click_threshold_reaches_the_detector() {
     // About 25 dB out: not found at the default, found at 22 dB.
     assert!(clicks(0.012, default).is_empty());
     let faint = clicks(0.012, 22.0);
+    // The report says which threshold it was made with.
+    let p = temp("tone-click-0.012.wav");
+    let config = AnalyzerConfig {
+        click_threshold_db: 22.0,
+        ..AnalyzerConfig::default()
+    };
+    let a = analyze_with(&p, config, false).unwrap();
+    assert_eq!(to_json("t.wav", &a, None)["click_threshold_db"], 22.0);
     assert!(
         faint.len() == 1 && (faint[0].0 - 1.5).abs() < 0.001,
         "{faint:?}"
@@ -414,6 +422,10 @@ fn the_click_threshold_is_parsed_and_bounded() {
         Err(e) => Err(e.to_string()),
     };
     assert_eq!(parse("22"), Ok(22.0));
+    assert_eq!(parse("12"), Ok(12.0));
+    assert_eq!(parse("60"), Ok(60.0));
+    assert!(parse("11.9").is_err());
+    assert!(parse("NaN").is_err());
     assert!(parse("5").is_err());
     assert!(parse("61").is_err());
     assert!(parse("loud").is_err());
