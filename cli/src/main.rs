@@ -366,7 +366,11 @@ fn run_analyze(args: &AnalyzeArgs) -> i32 {
         return 1;
     }
     let target = args.target;
-    let over = target.map_or(-1.0, |t| t.true_peak_max_dbtp);
+    let config = AnalyzerConfig {
+        over_threshold_dbtp: target.map_or(-1.0, |t| t.true_peak_max_dbtp),
+        click_threshold_db: args.click_threshold,
+        ..AnalyzerConfig::default()
+    };
     // Progress lines only when one file is measured at a time on a terminal.
     let progress = std::io::stderr().is_terminal() && files.len() == 1;
     let pool = match rayon::ThreadPoolBuilder::new()
@@ -382,14 +386,7 @@ fn run_analyze(args: &AnalyzeArgs) -> i32 {
     let results: Vec<Result<FileAnalysis>> = pool.install(|| {
         files
             .par_iter()
-            .map(|f| {
-                let config = AnalyzerConfig {
-                    over_threshold_dbtp: over,
-                    click_threshold_db: args.click_threshold,
-                    ..AnalyzerConfig::default()
-                };
-                analyze_with(f, config, progress)
-            })
+            .map(|f| analyze_with(f, config, progress))
             .collect()
     });
     let mut code = 0;

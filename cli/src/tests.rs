@@ -364,7 +364,8 @@ fn write_tone_with_click(path: &Path, click: f64) {
 
 #[test]
 fn the_click_threshold_reaches_the_detector() {
-    let clicks = |click: f64, db: f64| {
+    // The analysis of a click of height `click` at threshold `db`, and its clicks (time, dB).
+    let analysis = |click: f64, db: f64| {
         let p = temp(&format!("tone-click-{click}.wav"));
         write_tone_with_click(&p, click);
         let config = AnalyzerConfig {
@@ -372,13 +373,16 @@ fn the_click_threshold_reaches_the_detector() {
             ..AnalyzerConfig::default()
         };
         let a = analyze_with(&p, config, false).unwrap();
-        a.report
+        let clicks = a
+            .report
             .qc
             .iter()
             .filter(|e| e.kind == lathe_dsp::qc::QcKind::Click)
             .map(|e| (e.start_s, e.value))
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>();
+        (a, clicks)
     };
+    let clicks = |click: f64, db: f64| analysis(click, db).1;
     let default = lathe_dsp::qc::click::CLICK_RATIO_DB;
     // About 37 dB out: found at the default, not at 45 dB.
     let loud = clicks(0.04, default);
@@ -389,19 +393,13 @@ fn the_click_threshold_reaches_the_detector() {
     assert!(clicks(0.04, 45.0).is_empty());
     // About 25 dB out: not found at the default, found at 22 dB.
     assert!(clicks(0.012, default).is_empty());
-    let faint = clicks(0.012, 22.0);
-    // The report says which threshold it was made with.
-    let p = temp("tone-click-0.012.wav");
-    let config = AnalyzerConfig {
-        click_threshold_db: 22.0,
-        ..AnalyzerConfig::default()
-    };
-    let a = analyze_with(&p, config, false).unwrap();
-    assert_eq!(to_json("t.wav", &a, None)["click_threshold_db"], 22.0);
+    let (a, faint) = analysis(0.012, 22.0);
     assert!(
         faint.len() == 1 && (faint[0].0 - 1.5).abs() < 0.001,
         "{faint:?}"
     );
+    // The report says which threshold it was made with.
+    assert_eq!(to_json("t.wav", &a, None)["click_threshold_db"], 22.0);
 }
 
 #[test]
